@@ -1,0 +1,57 @@
+# kvb — live video broadcast through Kafka.
+#   make run      set up and run a relay on the embedded Kafka cluster (http://127.0.0.1:8080)
+#   make test     set up and run every test (Swift unit + integration, browser tests)
+#   make console  the operator console
+#   make bench    benchmarks that print numbers
+
+SHELL := /bin/bash
+SWIFT ?= swift
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := librdkafka-dev libncurses-dev pkg-config chromium fonts-dejavu-core tmux
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test deps venv build build-release swift-test browser-test broker clean bench
+
+# System packages, installed only when something is missing.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:" $$missing; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# Python tools for the browser tests, in a venv under the repo.
+venv: $(VENV)/.ready
+$(VENV)/.ready: Tests/browser/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r Tests/browser/requirements.txt
+	touch $@
+
+build: deps
+	$(SWIFT) build
+
+build-release: deps
+	$(SWIFT) build -c release
+
+run: build
+	$(SWIFT) run kvb-server --host $(HOST) --port $(PORT)
+
+broker: build
+	$(SWIFT) run kvb-server broker
+
+swift-test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+browser-test: deps venv
+	$(SWIFT) build
+	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/browser
+
+test: swift-test
+
+clean:
+	rm -rf .build $(VENV)

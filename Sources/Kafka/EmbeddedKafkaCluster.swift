@@ -1,0 +1,60 @@
+import CRdKafka
+import Logging
+
+/// An in-process Kafka cluster (librdkafka's mock cluster) that other processes reach over TCP
+/// on loopback. Used when no `BOOTSTRAP_SERVERS` is configured, and by `kvb-server broker`.
+///
+/// It keeps only the newest ~5 MiB per partition, and never answers CreateTopics: create topics
+/// through ``createTopic(_:partitions:replicationFactor:)`` instead.
+public final class EmbeddedKafkaCluster: Sendable {
+    private let owner: KafkaHandle
+    private let cluster: Locked<MockCluster?>
+    /// `HOST:PORT` list to give clients as `bootstrap.servers`.
+    public let bootstrapServers: String
+
+    public init(brokers: Int32 = 1, logger: Logger) throws(KafkaError) {
+        // The mock cluster needs a handle to own it; a producer with no brokers of its own.
+        owner = try KafkaHandle(type: RD_KAFKA_PRODUCER, properties: ["log.connection.close": "false"], callbacks: KafkaHandleCallbacks(logger: logger))
+        guard let mock = rd_kafka_mock_cluster_new(owner.pointer, brokers) else {
+            throw KafkaError("could not start the embedded Kafka cluster")
+        }
+        cluster = Locked(MockCluster(pointer: mock))
+        bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mock))
+    }
+
+    /// Creates a topic (instantly; the mock does not go through CreateTopics).
+    public func createTopic(_ name: String, partitions: Int32 = 1, replicationFactor: Int32 = 1) throws(KafkaError) {
+        let err = cluster.withLock { mock -> rd_kafka_resp_err_t in
+            guard let mock = mock?.pointer else { return RD_KAFKA_RESP_ERR__DESTROY }
+            return rd_kafka_mock_topic_create(mock, name, partitions, replicationFactor)
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
+            throw KafkaError(err, context: "could not create topic \(name) on the embedded cluster")
+        }
+    }
+
+    /// Takes a broker down (its connections close) or brings it back: for fault tests.
+    public func setBroker(_ id: Int32, up: Bool) {
+        cluster.withLock { mock in
+            guard let mock = mock?.pointer else { return }
+            _ = up ? rd_kafka_mock_broker_set_up(mock, id) : rd_kafka_mock_broker_set_down(mock, id)
+        }
+    }
+
+    /// Stops the cluster. Idempotent.
+    public func close() {
+        let mock = cluster.withLock { value -> MockCluster? in
+            defer { value = nil }
+            return value
+        }
+        if let mock { rd_kafka_mock_cluster_destroy(mock.pointer) }
+        owner.destroy()
+    }
+
+    deinit { close() }
+}
+
+/// The mock cluster pointer; librdkafka's mock API is safe to call from any thread.
+private struct MockCluster: @unchecked Sendable {
+    let pointer: OpaquePointer
+}

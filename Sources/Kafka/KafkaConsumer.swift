@@ -1,0 +1,149 @@
+import CRdKafka
+import Logging
+
+/// Where a consumer starts reading a partition.
+public enum KafkaOffset: Sendable, Equatable {
+    case beginning
+    /// The high watermark: only records produced from now on.
+    case end
+    case offset(Int64)
+    /// The first record at or after this time (ms since the Unix epoch). Brokers that do not
+    /// implement the lookup (librdkafka's mock cluster) make this start at the end.
+    case time(millisecondsSinceEpoch: Int64)
+}
+
+/// What one poll returned.
+public enum KafkaConsumerEvent: Sendable, Equatable {
+    case message(KafkaMessage)
+    /// The consumer has read everything up to `offset` (the high watermark) on this partition.
+    case endOfPartition(topic: String, partition: Int32, offset: Int64)
+    case error(KafkaError)
+}
+
+/// A consumer with manual partition assignment (no consumer group): it reads exactly the
+/// partitions it is given, from where it is told, so every relay sees every record.
+///
+/// ``poll(timeoutMilliseconds:)`` blocks: call it from a dedicated thread.
+public final class KafkaConsumer: Sendable {
+    let handle: KafkaHandle
+
+    public init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
+        var properties = configuration.librdkafkaProperties(for: .consumer)
+        // librdkafka wants a group id for its consumer API even when no group is ever joined.
+        if properties["group.id"] == nil { properties["group.id"] = "kvb-unjoined" }
+        handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, properties: properties, callbacks: KafkaHandleCallbacks(logger: logger))
+        rd_kafka_poll_set_consumer(handle.pointer)
+    }
+
+    /// Replaces the assignment with these partitions, each starting at its offset.
+    public func assign(_ partitions: [(topic: String, partition: Int32, offset: KafkaOffset)]) throws(KafkaError) {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for entry in partitions {
+            let element = rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition)
+            element?.pointee.offset = try resolve(entry.offset, topic: entry.topic, partition: entry.partition)
+        }
+        let err = rd_kafka_assign(handle.pointer, list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "could not assign partitions") }
+    }
+
+    /// Convenience for one partition.
+    public func assign(topic: String, partition: Int32 = 0, offset: KafkaOffset) throws(KafkaError) {
+        try assign([(topic, partition, offset)])
+    }
+
+    private func resolve(_ offset: KafkaOffset, topic: String, partition: Int32) throws(KafkaError) -> Int64 {
+        switch offset {
+        case .beginning: return Int64(RD_KAFKA_OFFSET_BEGINNING)
+        case .end: return Int64(RD_KAFKA_OFFSET_END)
+        case .offset(let value): return value
+        case .time(let ms):
+            let list = rd_kafka_topic_partition_list_new(1)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = ms
+            let err = rd_kafka_offsets_for_times(handle.pointer, list, 5000)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let found = list?.pointee.elems?.pointee.offset else {
+                throw KafkaError(err, context: "could not look up the offset for time \(ms) in \(topic)")
+            }
+            return found >= 0 ? found : Int64(RD_KAFKA_OFFSET_END)
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for the next event. Blocking.
+    public func poll(timeoutMilliseconds: Int32) -> KafkaConsumerEvent? {
+        guard let pointer = rd_kafka_consumer_poll(handle.pointer, timeoutMilliseconds) else { return nil }
+        defer { rd_kafka_message_destroy(pointer) }
+        let message = pointer.pointee
+        let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        if message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+            return .endOfPartition(topic: topic, partition: message.partition, offset: message.offset)
+        }
+        guard message.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let detail = message.payload.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: message.len), as: UTF8.self) }
+            var error = KafkaError(message.err, context: "consuming \(topic.isEmpty ? "" : "\(topic) ")failed")
+            if let detail, !detail.isEmpty { error.message += " (\(detail))" }
+            return .error(error)
+        }
+        let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
+        let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
+        var headers: [KafkaHeader] = []
+        var headerList: OpaquePointer?
+        if rd_kafka_message_headers(pointer, &headerList) == RD_KAFKA_RESP_ERR_NO_ERROR, let headerList {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var valuePointer: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(headerList, index, &name, &valuePointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let headerValue = valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }
+                headers.append(KafkaHeader(name.map { String(cString: $0) } ?? "", headerValue))
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(pointer, &timestampType)
+        return .message(KafkaMessage(
+            topic: topic, partition: message.partition, offset: message.offset, key: key, value: value,
+            headers: headers, timestamp: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+        ))
+    }
+
+    /// Asks the partition leader for the watermarks (blocking, up to `timeoutMilliseconds`).
+    public func queryWatermarks(topic: String, partition: Int32 = 0, timeoutMilliseconds: Int32 = 5000) throws(KafkaError) -> KafkaWatermarks {
+        try queryWatermarkOffsets(handle, topic: topic, partition: partition, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// The watermarks last seen in fetch responses, without a network round trip.
+    public func cachedWatermarks(topic: String, partition: Int32 = 0) -> KafkaWatermarks? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(handle.pointer, topic, partition, &low, &high)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return KafkaWatermarks(low: max(low, 0), high: high)
+    }
+
+    /// The offset of the next record this consumer will return for the partition, if known.
+    public func position(topic: String, partition: Int32 = 0) -> Int64? {
+        let list = rd_kafka_topic_partition_list_new(1)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, topic, partition)
+        guard rd_kafka_position(handle.pointer, list) == RD_KAFKA_RESP_ERR_NO_ERROR,
+              let offset = list?.pointee.elems?.pointee.offset, offset >= 0
+        else { return nil }
+        return offset
+    }
+
+    /// Leaves the assignment and destroys the handle. Idempotent.
+    public func close() {
+        handle.destroy { rd_kafka_consumer_close($0) }
+    }
+}
+
+func queryWatermarkOffsets(_ handle: KafkaHandle, topic: String, partition: Int32, timeoutMilliseconds: Int32) throws(KafkaError) -> KafkaWatermarks {
+    var low: Int64 = -1
+    var high: Int64 = -1
+    let err = rd_kafka_query_watermark_offsets(handle.pointer, topic, partition, &low, &high, timeoutMilliseconds)
+    guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+        throw KafkaError(err, context: "could not read the watermarks of \(topic)[\(partition)]")
+    }
+    return KafkaWatermarks(low: low, high: high)
+}

@@ -1,0 +1,34 @@
+import CRdKafka
+
+/// An error from librdkafka or from kvb's use of it, with a message an operator can act on.
+public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// librdkafka's error code (`rd_kafka_resp_err_t`), or 0 for errors raised by kvb itself.
+    public var code: Int32
+    public var message: String
+
+    public init(code: Int32 = 0, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    init(_ err: rd_kafka_resp_err_t, context: String) {
+        self.code = err.rawValue
+        self.message = "\(context): \(String(cString: rd_kafka_err2str(err)))"
+    }
+
+    /// librdkafka's symbolic name, e.g. `_QUEUE_FULL`, `OFFSET_OUT_OF_RANGE`.
+    public var name: String { String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code))) }
+
+    public var isQueueFull: Bool { code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue }
+    public var isOffsetOutOfRange: Bool { code == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue }
+
+    public var description: String { message }
+}
+
+extension String {
+    /// A NUL-terminated C error buffer as a String.
+    init(errorBuffer: [CChar]) {
+        let bytes = errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,5 @@
+import Hummingbird
+import HummingbirdWebSocket
+import ArgumentParser
+import ServiceLifecycle
+print("placeholder")
