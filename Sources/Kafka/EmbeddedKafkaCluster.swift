@@ -14,7 +14,7 @@ public final class EmbeddedKafkaCluster: Sendable {
 
     public init(brokers: Int32 = 1, logger: Logger) throws(KafkaError) {
         // The mock cluster needs a handle to own it; a producer with no brokers of its own.
-        owner = try KafkaHandle(type: RD_KAFKA_PRODUCER, properties: ["log.connection.close": "false"], callbacks: KafkaHandleCallbacks(logger: logger))
+        owner = try KafkaHandle(type: RD_KAFKA_PRODUCER, properties: ["log.connection.close": "false", "log_level": "3"], callbacks: KafkaHandleCallbacks(logger: logger))
         guard let mock = rd_kafka_mock_cluster_new(owner.pointer, brokers) else {
             throw KafkaError("could not start the embedded Kafka cluster")
         }

@@ -1,0 +1,23 @@
+/// Tunables of the relay core, with the defaults `kvb-server` uses.
+public struct RelaySettings: Sendable {
+    /// This relay's id in headers, status and logs.
+    public var relayID: String
+    /// Bytes queued per viewer before it is skipped forward to the next keyframe.
+    public var viewerQueueBytes = 4 << 20
+    /// Bytes of the latest keyframe group kept per topic for viewers who join.
+    public var keyframeCacheBytes = 16 << 20
+    /// Records read back from the high watermark to find the latest keyframe (first try).
+    public var catchUpWindow: Int64 = 400
+    /// The widest read-back before giving up and waiting for the next keyframe.
+    public var maxCatchUpWindow: Int64 = 25_600
+    /// A stream whose newest fragment is older than this is not offered to new viewers.
+    public var staleStreamMilliseconds: Int64 = 10_000
+    /// How long a topic's consumer stays open after its last viewer leaves.
+    public var feedLingerMilliseconds: Int64 = 5_000
+    /// Largest WebM element a publisher may send.
+    public var maxElementBytes = 8 << 20
+
+    public init(relayID: String) {
+        self.relayID = relayID
+    }
+}

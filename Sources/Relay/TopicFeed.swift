@@ -1,0 +1,195 @@
+import Foundation
+import Kafka
+import Logging
+
+/// One relay's reading of one topic: a single consumer however many viewers watch, feeding each
+/// viewer's bounded queue from its own poll thread.
+///
+/// On start it reads back from the high watermark until it holds the latest keyframe fragment
+/// (widening the window if needed), so it serves a stream that is already live with no other
+/// state; then it follows the topic live.
+final class TopicFeed: Sendable {
+    let topic: TopicName
+    private let consumer: KafkaConsumer
+    private let logger: Logger
+    private let settings: RelaySettings
+    private let state: Locked<FeedState>
+    private let pollThread: Locked<KafkaPollThread?> = Locked(nil)
+
+    struct FeedState: Sendable {
+        var viewers: [UInt64: ViewerConnection] = [:]
+        var cache: KeyframeCache
+        var catchingUp = true
+        var scanStart: Int64 = 0
+        var lowWatermark: Int64 = 0
+        var window: Int64
+        var lastError: String?
+        var malformed = 0
+    }
+
+    init(topic: TopicName, kafka: KafkaConfiguration, settings: RelaySettings, logger: Logger) throws(KafkaError) {
+        self.topic = topic
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "topic"] = "\(topic)"
+        self.logger = logger
+        self.consumer = try KafkaConsumer(configuration: kafka, logger: logger)
+        self.state = Locked(FeedState(cache: KeyframeCache(maxBytes: settings.keyframeCacheBytes), window: settings.catchUpWindow))
+    }
+
+    /// Finds where to start and begins polling. Blocking (a watermark query): call off the
+    /// cooperative pool.
+    func start() {
+        let start: KafkaOffset
+        do {
+            let marks = try consumer.queryWatermarks(topic: topic.value, timeoutMilliseconds: 3000)
+            if marks.high <= marks.low {
+                start = .offset(marks.high)
+                finishCatchingUp()
+            } else {
+                let from = max(marks.low, marks.high - settings.catchUpWindow)
+                state.withLock {
+                    $0.scanStart = from
+                    $0.lowWatermark = marks.low
+                }
+                start = .offset(from)
+            }
+        } catch {
+            // Not created yet (or Kafka unreachable): read it from the start once it exists.
+            logger.debug("no watermarks yet: \(error)")
+            start = .beginning
+            finishCatchingUp()
+        }
+        do {
+            try consumer.assign(topic: topic.value, offset: start)
+        } catch {
+            logger.error("cannot read topic: \(error)")
+        }
+        let handle = KafkaPollThread(name: "kvb-feed-\(topic.value.prefix(40))") { [weak self] in
+            self?.pollOnce()
+        }
+        pollThread.withLock { $0 = handle }
+    }
+
+    private func pollOnce() {
+        guard let event = consumer.poll(timeoutMilliseconds: 100) else { return }
+        switch event {
+        case .message(let message):
+            guard let fragment = StreamFragment(message) else {
+                state.withLock { $0.malformed += 1 }
+                logger.warning("ignoring a record without kvb headers", metadata: ["offset": "\(message.offset)"])
+                return
+            }
+            deliver(fragment)
+        case .endOfPartition(_, _, let offset):
+            caughtUp(at: offset)
+        case .error(let error):
+            let isNew = state.withLock { state -> Bool in
+                defer { state.lastError = error.message }
+                return state.lastError != error.message
+            }
+            if isNew { logger.warning("Kafka: \(error.message)") }
+            if error.isOffsetOutOfRange {
+                // Fell behind what the cluster keeps: viewers restart at the next keyframe.
+                state.withLock { state in
+                    state.cache.clear()
+                    for viewer in state.viewers.values { viewer.restart() }
+                }
+            }
+        }
+    }
+
+    private func deliver(_ fragment: StreamFragment) {
+        state.withLock { state in
+            state.lastError = nil
+            if let last = state.cache.fragments.last, !fragment.isKeyframe, !fragment.isEnd,
+               last.session == fragment.session, last.sequence &+ 1 != fragment.sequence
+            {
+                // A hole in the stream (records lost to retention): restart viewers at a keyframe.
+                for viewer in state.viewers.values { viewer.restart() }
+            }
+            state.cache.add(fragment)
+            guard !state.catchingUp else { return }
+            for viewer in state.viewers.values { viewer.offer(fragment) }
+        }
+    }
+
+    private func caughtUp(at offset: Int64) {
+        let widenTo: Int64? = state.withLock { state in
+            guard state.catchingUp else { return nil }
+            if state.cache.isEmpty, state.scanStart > state.lowWatermark, state.window < settings.maxCatchUpWindow {
+                state.window *= 4
+                let from = max(state.lowWatermark, offset - state.window)
+                state.scanStart = from
+                return from
+            }
+            Self.finishCatchingUp(&state, topic: topic, settings: settings)
+            return nil
+        }
+        if let widenTo {
+            logger.debug("no keyframe in the last records; reading back from \(widenTo)")
+            do { try consumer.assign(topic: topic.value, offset: .offset(widenTo)) } catch { logger.error("\(error)") }
+        }
+    }
+
+    /// Nothing (more) to read back: viewers waiting for the catch-up start now.
+    private func finishCatchingUp() {
+        state.withLock { Self.finishCatchingUp(&$0, topic: topic, settings: settings) }
+    }
+
+    private static func finishCatchingUp(_ state: inout FeedState, topic: TopicName, settings: RelaySettings) {
+        guard state.catchingUp else { return }
+        state.catchingUp = false
+        state.cache.dropIfStale(nowMilliseconds: currentMilliseconds(), maxAgeMilliseconds: settings.staleStreamMilliseconds)
+        for viewer in state.viewers.values { join(viewer, cache: state.cache, topic: topic) }
+    }
+
+    private static func join(_ viewer: ViewerConnection, cache: KeyframeCache, topic: TopicName) {
+        if cache.isEmpty {
+            viewer.send(notice: ViewerNotice.waiting(topic: topic))
+        } else {
+            for fragment in cache.fragments { viewer.offer(fragment) }
+        }
+    }
+
+    func add(_ viewer: ViewerConnection) {
+        state.withLock { state in
+            state.viewers[viewer.id] = viewer
+            guard !state.catchingUp else { return }
+            state.cache.dropIfStale(nowMilliseconds: currentMilliseconds(), maxAgeMilliseconds: settings.staleStreamMilliseconds)
+            Self.join(viewer, cache: state.cache, topic: topic)
+        }
+    }
+
+    /// Removes a viewer; returns how many remain.
+    @discardableResult
+    func remove(_ viewer: ViewerConnection) -> Int {
+        state.withLock { state in
+            state.viewers[viewer.id] = nil
+            return state.viewers.count
+        }
+    }
+
+    var viewerCount: Int { state.withLock { $0.viewers.count } }
+
+    /// Newest fragment this feed has seen (its ingest time), if any.
+    var newestIngestMilliseconds: Int64? { state.withLock { $0.cache.newestIngestMilliseconds } }
+
+    /// Stops polling and closes the consumer. Blocking.
+    func close() {
+        let thread = pollThread.withLock { value -> KafkaPollThread? in
+            defer { value = nil }
+            return value
+        }
+        thread?.stop()
+        consumer.close()
+        state.withLock { state in
+            for viewer in state.viewers.values { viewer.close() }
+            state.viewers.removeAll()
+        }
+    }
+}
+
+func currentMilliseconds() -> Int64 {
+    Int64((Date().timeIntervalSince1970 * 1000).rounded())
+}

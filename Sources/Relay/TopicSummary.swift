@@ -1,0 +1,11 @@
+/// What the relay knows about a topic, for `GET /api/topics` and the index page.
+public struct TopicSummary: Sendable, Equatable, Codable {
+    public var name: String
+    /// A publisher has sent to it within the last few seconds (on any relay).
+    public var live: Bool
+    /// The relay the newest fragment came through.
+    public var publisherRelay: String?
+    public var highWatermark: Int64
+    /// Viewers of this topic on this relay.
+    public var viewers: Int
+}

@@ -1,0 +1,46 @@
+/// A WebSocket message for a viewer: a JSON control message or WebM bytes to append.
+public enum ViewerFrame: Sendable, Equatable {
+    case text(String)
+    case binary([UInt8])
+
+    var byteCount: Int {
+        switch self {
+        case .text(let s): s.utf8.count
+        case .binary(let b): b.count
+        }
+    }
+}
+
+/// The JSON control messages a viewer receives (docs/PROTOCOL.md).
+public enum ViewerNotice {
+    public static func hello(topic: TopicName, relay: String) -> String {
+        #"{"type":"hello","topic":"\#(topic)","relay":"\#(jsonEscaped(relay))"}"#
+    }
+    public static func waiting(topic: TopicName) -> String { #"{"type":"waiting","topic":"\#(topic)"}"# }
+    public static func reset(session: String, mimeType: String) -> String {
+        #"{"type":"reset","session":"\#(jsonEscaped(session))","mimeType":"\#(jsonEscaped(mimeType))"}"#
+    }
+    public static func skipped(_ count: Int) -> String { #"{"type":"skipped","fragments":\#(count)}"# }
+    public static func ended(session: String) -> String { #"{"type":"ended","session":"\#(jsonEscaped(session))"}"# }
+    public static func error(_ message: String) -> String { #"{"type":"error","message":"\#(jsonEscaped(message))"}"# }
+}
+
+/// Escapes a string for use inside a JSON string literal.
+public func jsonEscaped(_ string: String) -> String {
+    var out = ""
+    out.reserveCapacity(string.utf8.count)
+    for scalar in string.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case let s where s.value < 0x20:
+            let hex = String(s.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}

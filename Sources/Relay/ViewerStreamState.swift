@@ -1,0 +1,125 @@
+import DequeModule
+import WebM
+
+/// The fan-out decisions for one viewer, free of I/O: which frames it gets for each fragment of
+/// its topic, in what order, and what is dropped when it falls behind.
+///
+/// A viewer starts (and restarts after falling behind, or on a new session) only at a keyframe
+/// fragment: it gets `reset` + the init segment when the session is new to it, then bytes from
+/// that keyframe on. Its queue is bounded by `maxQueuedBytes`; when a fragment would overflow it,
+/// everything queued is dropped and the viewer waits for the next keyframe. Nothing here ever
+/// blocks the caller, so one slow viewer cannot slow the others.
+public struct ViewerStreamState: Sendable {
+    public enum Phase: Sendable, Equatable {
+        case waitingForKeyframe
+        case streaming(session: String)
+    }
+
+    /// What happened to an offered fragment.
+    public enum OfferResult: Sendable, Equatable {
+        case queued
+        /// Not a place this viewer can start from; dropped.
+        case skipped
+        /// The queue overflowed: queued frames were dropped and the viewer waits for a keyframe.
+        case overflowed(droppedFrames: Int)
+    }
+
+    public let maxQueuedBytes: Int
+    public private(set) var phase: Phase = .waitingForKeyframe
+    public private(set) var queuedBytes = 0
+    /// Fragments this viewer did not get because it was too slow.
+    public private(set) var skippedForSlowness = 0
+
+    private var queue = Deque<(frame: ViewerFrame, startsSession: String?)>()
+    /// The session whose init segment the viewer has actually been given (dequeued).
+    private var deliveredSession: String?
+    /// The session the queue leads to once drained.
+    private var queuedSession: String?
+    private var skippedSinceLastDelivery = 0
+
+    public init(maxQueuedBytes: Int) {
+        self.maxQueuedBytes = maxQueuedBytes
+    }
+
+    public var queuedFrameCount: Int { queue.count }
+
+    /// Offers the next fragment of the topic (in Kafka order).
+    public mutating func offer(_ fragment: StreamFragment) -> OfferResult {
+        if fragment.isEnd {
+            if queuedSession == fragment.session {
+                enqueue(.text(ViewerNotice.ended(session: fragment.session)))
+                phase = .waitingForKeyframe
+            }
+            return .queued
+        }
+        var overflowDrop = 0
+        if queuedBytes + fragment.bytes.count + (fragment.initSegment?.count ?? 0) > maxQueuedBytes, !queue.isEmpty {
+            overflowDrop = dropQueue()
+        }
+        let result: OfferResult
+        switch phase {
+        case .streaming(let session) where session == fragment.session:
+            enqueue(.binary(fragment.bytes))
+            result = .queued
+        case .streaming, .waitingForKeyframe:
+            guard fragment.isKeyframe, let initSegment = fragment.initSegment else {
+                phase = .waitingForKeyframe
+                if queuedSession == fragment.session { skippedSinceLastDelivery += 1; skippedForSlowness += 1 }
+                return overflowDrop > 0 ? .overflowed(droppedFrames: overflowDrop) : .skipped
+            }
+            if queuedSession == fragment.session {
+                // Same stream, picked up again after falling behind.
+                if skippedSinceLastDelivery > 0 { enqueue(.text(ViewerNotice.skipped(skippedSinceLastDelivery))) }
+            } else {
+                let mimeType = WebMInitSegment(bytes: initSegment, tracks: WebMInitSegment.parseTracks(in: initSegment)).mimeType
+                enqueue(.text(ViewerNotice.reset(session: fragment.session, mimeType: mimeType)))
+                enqueue(.binary(initSegment), startsSession: fragment.session)
+            }
+            skippedSinceLastDelivery = 0
+            enqueue(.binary(fragment.bytes))
+            phase = .streaming(session: fragment.session)
+            result = .queued
+        }
+        return overflowDrop > 0 ? .overflowed(droppedFrames: overflowDrop) : result
+    }
+
+    /// Queues a control message (it counts toward the byte bound like anything else).
+    public mutating func enqueueNotice(_ text: String) {
+        enqueue(.text(text))
+    }
+
+    /// Forgets the stream position: the viewer starts again at the next keyframe, with a reset.
+    public mutating func restart() {
+        _ = dropQueue()
+        deliveredSession = nil
+        queuedSession = nil
+        phase = .waitingForKeyframe
+    }
+
+    /// Takes the next frame to write to the viewer's socket.
+    public mutating func next() -> ViewerFrame? {
+        guard let item = queue.popFirst() else { return nil }
+        queuedBytes -= item.frame.byteCount
+        if let session = item.startsSession { deliveredSession = session }
+        return item.frame
+    }
+
+    private mutating func enqueue(_ frame: ViewerFrame, startsSession: String? = nil) {
+        queue.append((frame, startsSession))
+        queuedBytes += frame.byteCount
+        if let startsSession { queuedSession = startsSession }
+    }
+
+    /// Drops everything queued; returns how many frames were dropped.
+    private mutating func dropQueue() -> Int {
+        let dropped = queue.count
+        let droppedBinary = queue.filter { if case .binary = $0.frame { true } else { false } }.count
+        skippedForSlowness += droppedBinary
+        skippedSinceLastDelivery += droppedBinary
+        queue.removeAll()
+        queuedBytes = 0
+        queuedSession = deliveredSession
+        phase = .waitingForKeyframe
+        return dropped
+    }
+}

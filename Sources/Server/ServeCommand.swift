@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Kafka
+import Logging
+import Relay
+import ServiceLifecycle
+import UnixSignals
+
+/// Runs a relay: HTTP pages, the publish and watch WebSockets, and the Kafka plumbing.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run a relay (the default).")
+
+    @Option(help: "Address to listen on (env KVB_HOST).")
+    var host: String = ProcessInfo.processInfo.environment["KVB_HOST"] ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one (env KVB_PORT).")
+    var port: Int = ProcessInfo.processInfo.environment["KVB_PORT"].flatMap(Int.init) ?? 8080
+
+    @Option(help: "Folder of the browser pages (env KVB_STATIC_DIR).")
+    var staticDir: String = ProcessInfo.processInfo.environment["KVB_STATIC_DIR"] ?? "Static"
+
+    @Option(help: "Where to write the embedded cluster's bootstrap address, for consoles and other relays.")
+    var bootstrapFile: String = ProcessInfo.processInfo.environment["KVB_BOOTSTRAP_FILE"] ?? ".kvb/bootstrap"
+
+    @Option(name: .customLong("kafka-property"), help: "Extra librdkafka property NAME=VALUE (repeatable).")
+    var kafkaProperties: [String] = []
+
+    @Option(help: "This relay's id (default: host:port).")
+    var relayID: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (env LOG_LEVEL).")
+    var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
+
+    func run() async throws {
+        let logger = bootstrapLogging(level: logLevel, label: "kvb.relay")
+        let environment = ProcessInfo.processInfo.environment
+        let extra = try parseProperties(kafkaProperties)
+
+        var embedded: EmbeddedKafkaCluster?
+        var kafka: KafkaConfiguration
+        if var configured = KafkaConfiguration.fromEnvironment(environment) {
+            configured.properties.merge(extra) { _, new in new }
+            kafka = configured
+            logger.info("using Kafka at \(kafka.bootstrapServers)")
+        } else {
+            let cluster = try EmbeddedKafkaCluster(logger: logger)
+            embedded = cluster
+            kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: KafkaConfiguration.properties(fromEnvironment: environment).merging(extra) { _, new in new })
+            writeBootstrapFile(cluster.bootstrapServers, to: bootstrapFile, logger: logger)
+            print("kvb: no BOOTSTRAP_SERVERS set: started an embedded Kafka cluster at \(cluster.bootstrapServers) (written to \(bootstrapFile))")
+        }
+
+        let id = relayID ?? "\(host):\(port)"
+        var createTopic: (@Sendable (TopicName) throws -> Void)?
+        if let cluster = embedded {
+            createTopic = { topic in try cluster.createTopic(topic.value, partitions: 1) }
+        }
+        let relay = try Relay(settings: RelaySettings(relayID: id), kafka: kafka, logger: logger, createTopic: createTopic)
+        let connections = ConnectionRegistry()
+        let app = makeApplication(
+            relay: relay, connections: connections, kafka: kafka, embedded: embedded != nil,
+            host: host, port: port, staticDir: staticDir, logger: logger
+        )
+        let shutdown = RelayShutdownService(relay: relay, connections: connections, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: shutdown)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        embedded?.close()
+        logger.info("relay stopped")
+    }
+}
+
+/// Parses `NAME=VALUE` pairs.
+func parseProperties(_ pairs: [String]) throws -> [String: String] {
+    var result: [String: String] = [:]
+    for pair in pairs {
+        guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+            throw ValidationError("--kafka-property wants NAME=VALUE, got \"\(pair)\"")
+        }
+        result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+    }
+    return result
+}
+
+func writeBootstrapFile(_ bootstrap: String, to path: String, logger: Logger) {
+    let url = URL(fileURLWithPath: path)
+    do {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try (bootstrap + "\n").write(to: url, atomically: true, encoding: .utf8)
+    } catch {
+        logger.warning("could not write the bootstrap address to \(path): \(error)")
+    }
+}
+
+/// Sets up swift-log once: stderr, at `level`.
+func bootstrapLogging(level: String, label: String) -> Logger {
+    let parsed = Logger.Level(rawValue: level.lowercased()) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = parsed
+        return handler
+    }
+    return Logger(label: label)
+}

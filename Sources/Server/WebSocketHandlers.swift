@@ -1,0 +1,129 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import Relay
+
+/// The publish and watch WebSocket endpoints (protocol in docs/PROTOCOL.md).
+struct WebSocketHandlers: Sendable {
+    /// Largest WebSocket frame accepted or sent.
+    static let maxFrameBytes = 8 << 20
+    let relay: Relay
+    let connections: ConnectionRegistry
+
+    typealias Context = WebSocketRouterContext<RelayRequestContext>
+
+    // MARK: Publish
+
+    func publish(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: Context) async {
+        let remote = context.requestContext.remoteDescription
+        let session: PublishSession
+        do {
+            let topic = try TopicName(context.requestContext.parameters.get("topic") ?? "")
+            session = try await relay.openPublisher(topic: topic, remoteAddress: remote)
+        } catch let error as RelayError {
+            await close(outbound, with: error, logger: context.logger)
+            return
+        } catch {
+            await close(outbound, with: .brokenStream("\(error)"), logger: context.logger)
+            return
+        }
+        let token = connections.register { await close(outbound, with: .shuttingDown, logger: context.logger) }
+        defer { connections.unregister(token) }
+        try? await outbound.write(.text(session.readyNotice))
+
+        let failure: RelayError? = await withTaskGroup(of: RelayError?.self) { group in
+            group.addTask {
+                // Tell the publisher what got through, about once a second.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    if Task.isCancelled { break }
+                    try? await outbound.write(.text(session.statsNotice))
+                }
+                return nil
+            }
+            group.addTask {
+                do {
+                    for try await message in inbound.messages(maxSize: Self.maxFrameBytes) {
+                        guard case .binary(let buffer) = message else { continue }
+                        try await relay.publish(buffer.readableBytesView, session: session)
+                    }
+                } catch let error as RelayError {
+                    return error
+                } catch {
+                    // The socket went away (or sent an oversized message); nothing to report back.
+                    context.logger.debug("publisher socket ended: \(error)")
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        await relay.closePublisher(session)
+        if let failure { await close(outbound, with: failure, logger: context.logger) }
+    }
+
+    // MARK: Watch
+
+    func watch(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: Context) async {
+        let remote = context.requestContext.remoteDescription
+        let viewer: ViewerConnection
+        do {
+            let topic = try TopicName(context.requestContext.parameters.get("topic") ?? "")
+            viewer = try await relay.openViewer(topic: topic, remoteAddress: remote)
+        } catch let error as RelayError {
+            await close(outbound, with: error, logger: context.logger)
+            return
+        } catch {
+            await close(outbound, with: .kafkaUnavailable("\(error)"), logger: context.logger)
+            return
+        }
+        let token = connections.register {
+            viewer.close()
+            await close(outbound, with: .shuttingDown, logger: context.logger)
+        }
+        defer {
+            relay.closeViewer(viewer)
+            connections.unregister(token)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Viewers may send stats; reading also tells us when the socket closes.
+                do {
+                    for try await _ in inbound.messages(maxSize: 64 << 10) {}
+                } catch {}
+            }
+            group.addTask {
+                while let frame = await viewer.next() {
+                    do {
+                        switch frame {
+                        case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                        case .text(let text): try await outbound.write(.text(text))
+                        }
+                    } catch {
+                        return
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: Errors
+
+    /// Sends the error as a JSON message, then closes with its code and reason.
+    private func close(_ outbound: WebSocketOutboundWriter, with error: RelayError, logger: Logger) async {
+        if error != .shuttingDown {
+            logger.notice("closing WebSocket: \(error)", metadata: ["code": "\(error.closeCode)"])
+            try? await outbound.write(.text(ViewerNotice.error(error.description)))
+        }
+        // A close reason must fit in a control frame (123 bytes of UTF-8).
+        var reason = String(error.description.utf8.prefix(120)) ?? error.label
+        if reason.isEmpty { reason = error.label }
+        try? await outbound.close(.init(codeNumber: Int(error.closeCode)), reason: reason)
+    }
+}

@@ -1,5 +1,0 @@
-import Hummingbird
-import HummingbirdWebSocket
-import ArgumentParser
-import ServiceLifecycle
-print("placeholder")
