@@ -5,6 +5,11 @@ import Logging
 public struct KafkaTopicMetadata: Sendable, Equatable {
     public var name: String
     public var partitionCount: Int
+
+    public init(name: String, partitionCount: Int) {
+        self.name = name
+        self.partitionCount = partitionCount
+    }
 }
 
 /// Cluster administration: topic creation, topic listing, watermarks. All calls block up to

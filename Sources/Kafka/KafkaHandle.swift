@@ -103,3 +103,25 @@ private let kvbDeliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<r
     let opaque = UInt64(UInt(bitPattern: message._private)) &- 1
     callbacks.onDelivery(KafkaDeliveryReport(id: opaque, topic: topic, partition: message.partition, offset: message.offset, error: error))
 }
+
+extension KafkaHandle {
+    /// The value librdkafka holds for a property of this handle (what it will really use).
+    func effectiveProperty(_ name: String) -> String? {
+        guard let conf = rd_kafka_conf(pointer) else { return nil }
+        var size = 0
+        guard rd_kafka_conf_get(conf, name, nil, &size) == RD_KAFKA_CONF_OK, size > 0 else { return nil }
+        var buffer = [CChar](repeating: 0, count: size)
+        guard rd_kafka_conf_get(conf, name, &buffer, &size) == RD_KAFKA_CONF_OK else { return nil }
+        return String(errorBuffer: buffer)
+    }
+}
+
+extension KafkaProducer {
+    /// The value librdkafka uses for `name` in this producer (for diagnostics and tests).
+    public func effectiveProperty(_ name: String) -> String? { handle.effectiveProperty(name) }
+}
+
+extension KafkaConsumer {
+    /// The value librdkafka uses for `name` in this consumer (for diagnostics and tests).
+    public func effectiveProperty(_ name: String) -> String? { handle.effectiveProperty(name) }
+}

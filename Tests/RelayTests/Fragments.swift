@@ -1,0 +1,51 @@
+import Foundation
+@testable import Relay
+
+/// Builds fragments for the pure fan-out tests.
+enum Fragments {
+    /// A minimal init segment with one VP8 video track, enough for a mime type.
+    static let initSegment: [UInt8] = [
+        0x1A, 0x45, 0xDF, 0xA3, 0x84, 0x42, 0x82, 0x81, 0x77,  // EBML header (DocType "w")
+        0x16, 0x54, 0xAE, 0x6B, 0x8F,  // Tracks, 15 bytes
+        0xAE, 0x8D,  // TrackEntry, 13 bytes
+        0xD7, 0x81, 0x01,  // TrackNumber 1
+        0x83, 0x81, 0x01,  // TrackType video
+        0x86, 0x85, 0x56, 0x5F, 0x56, 0x50, 0x38,  // CodecID "V_VP8"
+    ]
+
+    static func key(_ session: String, _ seq: UInt64, size: Int = 10) -> StreamFragment {
+        StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), isKeyframe: true,
+                       initSegment: initSegment, relay: "r", bytes: Array(repeating: UInt8(seq & 0xFF), count: size))
+    }
+
+    static func delta(_ session: String, _ seq: UInt64, size: Int = 10) -> StreamFragment {
+        StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), isKeyframe: false,
+                       initSegment: nil, relay: "r", bytes: Array(repeating: UInt8(seq & 0xFF), count: size))
+    }
+
+    static func end(_ session: String, _ seq: UInt64) -> StreamFragment {
+        StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), isKeyframe: false,
+                       initSegment: nil, relay: "r", bytes: [], isEnd: true)
+    }
+}
+
+extension ViewerStreamState {
+    /// Takes everything queued.
+    mutating func drain() -> [ViewerFrame] {
+        var frames: [ViewerFrame] = []
+        while let frame = next() { frames.append(frame) }
+        return frames
+    }
+}
+
+extension ViewerFrame {
+    /// The JSON `type` of a text frame, or "binary".
+    var kind: String {
+        switch self {
+        case .binary: return "binary"
+        case .text(let text):
+            guard let range = text.range(of: #""type":""#) else { return "text" }
+            return String(text[range.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import Kafka
+import Testing
+@testable import Relay
+
+@Suite("Fragments as Kafka records")
+struct StreamFragmentTests {
+    func consumed(_ message: KafkaOutgoingMessage, offset: Int64 = 7) -> KafkaMessage {
+        KafkaMessage(topic: message.topic, partition: message.partition, offset: offset, key: message.key,
+                     value: message.value, headers: message.headers, timestamp: nil)
+    }
+
+    @Test func aKeyframeFragmentCarriesEverythingAViewerNeeds() throws {
+        let topic = try TopicName("cam")
+        let fragment = Fragments.key("s1", 42)
+        let record = fragment.kafkaMessage(topic: topic)
+        #expect(record.partition == 0)
+        #expect(record.key == Array("cam".utf8))
+        #expect(record.headers.map(\.name) == ["kvb-session", "kvb-seq", "kvb-ingest-ms", "kvb-keyframe", "kvb-relay", "kvb-init"])
+        var expected = fragment
+        expected.offset = 7
+        #expect(StreamFragment(consumed(record)) == expected)
+    }
+
+    @Test func deltaAndEndFragmentsRoundTrip() throws {
+        let topic = try TopicName("cam")
+        for fragment in [Fragments.delta("s1", 3), Fragments.end("s1", 4)] {
+            let back = StreamFragment(consumed(fragment.kafkaMessage(topic: topic)))
+            #expect(back?.bytes == fragment.bytes)
+            #expect(back?.isEnd == fragment.isEnd)
+            #expect(back?.initSegment == nil)
+        }
+    }
+
+    @Test func recordsThatAreNotKvbFragmentsAreIgnored() {
+        let plain = KafkaMessage(topic: "t", partition: 0, offset: 0, key: nil, value: [1, 2], headers: [], timestamp: nil)
+        #expect(StreamFragment(plain) == nil)
+        let keyWithoutInit = KafkaMessage(topic: "t", partition: 0, offset: 0, key: nil, value: [1], headers: [
+            KafkaHeader("kvb-session", string: "s"), KafkaHeader("kvb-seq", string: "1"),
+            KafkaHeader("kvb-ingest-ms", string: "5"), KafkaHeader("kvb-keyframe", string: "1"),
+        ], timestamp: nil)
+        #expect(StreamFragment(keyWithoutInit) == nil)
+        let badSeq = KafkaMessage(topic: "t", partition: 0, offset: 0, key: nil, value: [1], headers: [
+            KafkaHeader("kvb-session", string: "s"), KafkaHeader("kvb-seq", string: "x"), KafkaHeader("kvb-ingest-ms", string: "5"),
+        ], timestamp: nil)
+        #expect(StreamFragment(badSeq) == nil)
+    }
+}

@@ -1,0 +1,114 @@
+import Testing
+@testable import Relay
+
+@Suite("Fan-out decisions for one viewer")
+struct ViewerStreamStateTests {
+    @Test func aViewerStartsOnlyAtAKeyframeWithResetAndInitSegment() {
+        var viewer = ViewerStreamState(maxQueuedBytes: 1000)
+        #expect(viewer.offer(Fragments.delta("a", 1)) == .skipped)
+        #expect(viewer.offer(Fragments.key("a", 2)) == .queued)
+        #expect(viewer.offer(Fragments.delta("a", 3)) == .queued)
+        let frames = viewer.drain()
+        #expect(frames.map(\.kind) == ["reset", "binary", "binary", "binary"])
+        #expect(frames[1] == .binary(Fragments.initSegment))
+        #expect(frames[2] == .binary(Fragments.key("a", 2).bytes))
+        #expect(frames[0] == .text(#"{"type":"reset","session":"a","mimeType":"video/webm; codecs=\"vp8\""}"#))
+    }
+
+    @Test func aNewSessionResetsTheViewerAtItsFirstKeyframe() {
+        var viewer = ViewerStreamState(maxQueuedBytes: 1000)
+        _ = viewer.offer(Fragments.key("a", 0))
+        _ = viewer.drain()
+        _ = viewer.offer(Fragments.end("a", 1))
+        #expect(viewer.offer(Fragments.delta("b", 5)) == .skipped)
+        _ = viewer.offer(Fragments.key("b", 6))
+        let frames = viewer.drain()
+        #expect(frames.map(\.kind) == ["ended", "reset", "binary", "binary"])
+    }
+
+    @Test func aNewSessionWithoutEndMarkerAlsoResets() {
+        var viewer = ViewerStreamState(maxQueuedBytes: 1000)
+        _ = viewer.offer(Fragments.key("a", 0))
+        _ = viewer.offer(Fragments.delta("a", 1))
+        #expect(viewer.offer(Fragments.delta("b", 0)) == .skipped)
+        #expect(viewer.offer(Fragments.delta("a", 2)) == .skipped, "after leaving a session the viewer waits for a keyframe")
+        _ = viewer.offer(Fragments.key("b", 1))
+        #expect(viewer.drain().map(\.kind) == ["reset", "binary", "binary", "binary", "reset", "binary", "binary"])
+    }
+
+    @Test func aSlowViewerIsSkippedToTheNextKeyframeAndStaysBounded() {
+        var viewer = ViewerStreamState(maxQueuedBytes: 100)
+        _ = viewer.offer(Fragments.key("a", 0, size: 20))
+        _ = viewer.drain()  // the viewer has the init segment and the keyframe
+        var overflowed = false
+        for seq in 1...30 {
+            if case .overflowed = viewer.offer(Fragments.delta("a", UInt64(seq), size: 20)) { overflowed = true }
+            #expect(viewer.queuedBytes <= 100)
+        }
+        #expect(overflowed)
+        #expect(viewer.phase == .waitingForKeyframe)
+        #expect(viewer.skippedForSlowness > 0)
+        _ = viewer.offer(Fragments.key("a", 31, size: 20))
+        let frames = viewer.drain()
+        // Same session, already initialised: a skipped notice, then the keyframe; no reset.
+        #expect(frames.map(\.kind) == ["skipped", "binary"])
+        #expect(frames[1] == .binary(Fragments.key("a", 31, size: 20).bytes))
+    }
+
+    @Test func anOverflowBeforeTheInitSegmentWasTakenResetsAgain() {
+        var viewer = ViewerStreamState(maxQueuedBytes: 100)
+        _ = viewer.offer(Fragments.key("a", 0, size: 20))  // reset + init + key queued, never taken
+        for seq in 1...10 { _ = viewer.offer(Fragments.delta("a", UInt64(seq), size: 20)) }
+        _ = viewer.offer(Fragments.key("a", 11, size: 20))
+        let frames = viewer.drain()
+        #expect(frames.first?.kind == "reset", "the init segment never reached the viewer, so it must be sent again")
+        #expect(frames.count >= 3)
+        #expect(frames[1] == .binary(Fragments.initSegment))
+    }
+
+    @Test func restartMakesTheViewerWaitForTheNextKeyframe() {
+        var viewer = ViewerStreamState(maxQueuedBytes: 1000)
+        _ = viewer.offer(Fragments.key("a", 0))
+        _ = viewer.drain()
+        viewer.restart()
+        #expect(viewer.offer(Fragments.delta("a", 1)) == .skipped)
+        _ = viewer.offer(Fragments.key("a", 2))
+        #expect(viewer.drain().map(\.kind) == ["reset", "binary", "binary"])
+    }
+}
+
+@Suite("Keyframe cache for joining viewers")
+struct KeyframeCacheTests {
+    @Test func holdsTheLatestKeyframeGroup() {
+        var cache = KeyframeCache(maxBytes: 1000)
+        cache.add(Fragments.delta("a", 0))
+        #expect(cache.isEmpty, "nothing to start from before a keyframe")
+        cache.add(Fragments.key("a", 1))
+        cache.add(Fragments.delta("a", 2))
+        cache.add(Fragments.key("a", 3))
+        cache.add(Fragments.delta("a", 4))
+        #expect(cache.fragments.map(\.sequence) == [3, 4])
+    }
+
+    @Test func gapsEndsAndTheByteLimitEmptyIt() {
+        var cache = KeyframeCache(maxBytes: 35)
+        cache.add(Fragments.key("a", 1, size: 5))
+        cache.add(Fragments.delta("a", 3))
+        #expect(cache.isEmpty, "a sequence gap means lost records")
+        cache.add(Fragments.key("a", 4, size: 5))
+        cache.add(Fragments.end("a", 5))
+        #expect(cache.isEmpty)
+        cache.add(Fragments.key("b", 0, size: 1))  // 1 + init (29) bytes
+        cache.add(Fragments.delta("b", 1, size: 10))
+        #expect(cache.isEmpty, "over the byte limit")
+    }
+
+    @Test func staleStreamsAreNotOffered() {
+        var cache = KeyframeCache(maxBytes: 1000)
+        cache.add(Fragments.key("a", 100))
+        cache.dropIfStale(nowMilliseconds: 5_000, maxAgeMilliseconds: 10_000)
+        #expect(!cache.isEmpty)
+        cache.dropIfStale(nowMilliseconds: 20_000, maxAgeMilliseconds: 10_000)
+        #expect(cache.isEmpty)
+    }
+}
