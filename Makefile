@@ -55,3 +55,7 @@ test: swift-test
 
 clean:
 	rm -rf .build $(VENV)
+
+bench: deps
+	$(SWIFT) build -c release --product kvb-bench
+	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench Tests/WebMTests/Fixtures/vp8-opus.webm

@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "kvb-server", targets: ["Server"]),
+        .executable(name: "kvb-bench", targets: ["Bench"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "WebM", targets: ["WebM"]),
         .library(name: "Relay", targets: ["Relay"]),
@@ -65,6 +66,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `kvb-bench`: benchmarks that print numbers (`make bench`).
+        .executableTarget(
+            name: "Bench",
+            dependencies: [
+                "Kafka", "Relay", "WebM",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
