@@ -111,6 +111,8 @@ public enum KafkaRole: Sendable {
                 "enable.auto.commit": "false",
                 "auto.offset.reset": "latest",
                 "fetch.message.max.bytes": "8388608",
+                // Bound what librdkafka prefetches per consumer (its default is 64 MiB).
+                "queued.max.messages.kbytes": "16384",
             ]) { _, new in new }
         case .admin:
             break

@@ -100,7 +100,8 @@ public final class PublishSession: Sendable {
     /// The `stats` message for the publisher.
     public var statsNotice: String {
         let c = counters
-        return #"{"type":"stats","bytes":\#(c.bytes),"fragments":\#(c.fragments),"keyframes":\#(c.keyframes),"acked":\#(c.acked),"failed":\#(c.failed)}"#
+        let error = c.lastDeliveryError.map { #","kafkaError":"\#(jsonEscaped($0))""# } ?? ""
+        return #"{"type":"stats","bytes":\#(c.bytes),"fragments":\#(c.fragments),"keyframes":\#(c.keyframes),"acked":\#(c.acked),"failed":\#(c.failed)\#(error)}"#
     }
 
     public var readyNotice: String {

@@ -17,6 +17,7 @@ public final class Relay: Sendable {
     private let sessions: Locked<[UInt32: PublishSession]>
     private let state = Locked(State())
     private let probe: Locked<KafkaConsumer?> = Locked(nil)
+    private let lastKafkaError: Locked<(message: String, milliseconds: Int64)?>
 
     private struct State: Sendable {
         var publishers: [TopicName: PublishSession] = [:]
@@ -44,7 +45,11 @@ public final class Relay: Sendable {
         self.logger = logger
         let sessions = Locked<[UInt32: PublishSession]>([:])
         self.sessions = sessions
-        self.producer = try KafkaProducer(configuration: kafka, logger: logger) { report in
+        let lastKafkaError = Locked<(message: String, milliseconds: Int64)?>(nil)
+        self.lastKafkaError = lastKafkaError
+        self.producer = try KafkaProducer(configuration: kafka, logger: logger, onError: { error in
+            lastKafkaError.withLock { $0 = (error.message, currentMilliseconds()) }
+        }) { report in
             let session = sessions.withLock { $0[UInt32(truncatingIfNeeded: report.id >> 32)] }
             session?.delivered(error: report.error?.message)
         }
@@ -248,6 +253,14 @@ public final class Relay: Sendable {
             ))
         }
         return summaries.sorted { $0.name < $1.name }
+    }
+
+    /// The producer's latest Kafka error, if it happened within the last `withinMilliseconds`.
+    public func recentKafkaError(withinMilliseconds: Int64 = 30_000) -> String? {
+        lastKafkaError.withLock { last in
+            guard let last, currentMilliseconds() - last.milliseconds < withinMilliseconds else { return nil }
+            return last.message
+        }
     }
 
     /// Live publisher sessions on this relay.

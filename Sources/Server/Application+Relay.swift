@@ -15,7 +15,8 @@ func makeApplication(
     router.add(middleware: FileMiddleware(staticDir, searchForIndexHtml: false, logger: logger))
 
     router.get("/healthz") { _, _ in
-        let body = #"{"status":"ok","relay":"\#(jsonEscaped(relay.settings.relayID))","kafka":"\#(embedded ? "embedded" : "external")","bootstrap":"\#(jsonEscaped(kafka.bootstrapServers))"}"#
+        let error = relay.recentKafkaError().map { #","kafkaError":"\#(jsonEscaped($0))""# } ?? ""
+        let body = #"{"status":"ok","relay":"\#(jsonEscaped(relay.settings.relayID))","kafka":"\#(embedded ? "embedded" : "external")","bootstrap":"\#(jsonEscaped(kafka.bootstrapServers))"\#(error)}"#
         return Response.json(body)
     }
     router.get("/api/topics") { _, _ in
