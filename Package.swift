@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "WebM", targets: ["WebM"]),
         .library(name: "Relay", targets: ["Relay"]),
+        .library(name: "ControlPlane", targets: ["ControlPlane"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -44,6 +45,10 @@ let package = Package(
         ),
         // Streaming WebM (EBML) parsing and segmenting. Pure Swift, no I/O.
         .target(name: "WebM", swiftSettings: swiftSettings),
+        // The control plane's documents: relay status, operator commands, acknowledgements.
+        .target(name: "ControlPlane", swiftSettings: swiftSettings),
+        // The console's logic without a terminal: fleet model, keys, screen layout, formatting.
+        .target(name: "ConsoleUI", dependencies: ["ControlPlane"], swiftSettings: swiftSettings),
         // The relay core: streams, sessions, fan-out decisions, Kafka message format.
         .target(
             name: "Relay",
@@ -81,5 +86,6 @@ let package = Package(
         .testTarget(name: "WebMTests", dependencies: ["WebM"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: swiftSettings),
         .testTarget(name: "RelayTests", dependencies: ["Relay"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "ControlPlane"], swiftSettings: swiftSettings),
     ]
 )

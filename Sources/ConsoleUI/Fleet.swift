@@ -1,0 +1,106 @@
+import ControlPlane
+
+/// Everything the console knows: the latest status of every relay, with when it arrived, and a
+/// short history of latency for sparklines. Pure state; the console feeds it from Kafka.
+public struct Fleet: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var status: RelayStatus
+        public var receivedAtMilliseconds: Int64
+    }
+
+    /// A relay that has not reported for this long is shown as stale.
+    public var staleAfterMilliseconds: Int64 = 3_000
+    /// ... and for this long is dropped.
+    public var dropAfterMilliseconds: Int64 = 15_000
+    public private(set) var relays: [String: Entry] = [:]
+    /// Recent `written` p50 latency per "relay/topic", newest last.
+    public private(set) var latencyHistory: [String: [Double]] = [:]
+    public static let historyLength = 60
+
+    public init() {}
+
+    public mutating func apply(_ status: RelayStatus, receivedAtMilliseconds: Int64) {
+        if let existing = relays[status.relay], existing.status.sentAtMilliseconds > status.sentAtMilliseconds { return }
+        relays[status.relay] = Entry(status: status, receivedAtMilliseconds: receivedAtMilliseconds)
+        for topic in status.topics {
+            let key = "\(status.relay)/\(topic.name)"
+            let value = topic.latency.first { $0.stage == .written }?.p50 ?? topic.latency.first { $0.stage == .consumed }?.p50
+            if let value {
+                var history = latencyHistory[key, default: []]
+                history.append(value)
+                if history.count > Self.historyLength { history.removeFirst(history.count - Self.historyLength) }
+                latencyHistory[key] = history
+            }
+        }
+    }
+
+    /// Forgets relays silent for longer than ``dropAfterMilliseconds``.
+    public mutating func expire(nowMilliseconds: Int64) {
+        for (id, entry) in relays where nowMilliseconds - entry.receivedAtMilliseconds > dropAfterMilliseconds {
+            relays[id] = nil
+            latencyHistory = latencyHistory.filter { !$0.key.hasPrefix(id + "/") }
+        }
+    }
+
+    public func isStale(_ relay: String, nowMilliseconds: Int64) -> Bool {
+        guard let entry = relays[relay] else { return true }
+        return nowMilliseconds - entry.receivedAtMilliseconds > staleAfterMilliseconds
+    }
+
+    /// Relays sorted by id.
+    public var sortedRelays: [Entry] { relays.values.sorted { $0.status.relay < $1.status.relay } }
+
+    /// Every topic any relay reports, sorted.
+    public var topicNames: [String] {
+        Array(Set(relays.values.flatMap { $0.status.topics.map(\.name) })).sorted()
+    }
+
+    /// All sessions with their relay.
+    public var sessions: [(relay: String, session: SessionStatus)] {
+        sortedRelays.flatMap { entry in entry.status.sessions.map { (entry.status.relay, $0) } }
+    }
+
+    /// A topic summed over relays: rates add up, lag and latency take the worst relay.
+    public struct TopicAggregate: Sendable, Equatable {
+        public var name: String
+        public var paused: Bool
+        public var publishers: Int
+        public var viewers: Int
+        public var relays: Int
+        public var inBytesPerSecond: Double
+        public var inFragmentsPerSecond: Double
+        public var outBytesPerSecond: Double
+        public var outFragmentsPerSecond: Double
+        public var highWatermark: Int64?
+        public var maxLag: Int64?
+        public var writtenP50: Double?
+    }
+
+    public var topics: [TopicAggregate] {
+        var byName: [String: TopicAggregate] = [:]
+        for entry in relays.values {
+            for topic in entry.status.topics {
+                var aggregate = byName[topic.name] ?? TopicAggregate(
+                    name: topic.name, paused: false, publishers: 0, viewers: 0, relays: 0, inBytesPerSecond: 0,
+                    inFragmentsPerSecond: 0, outBytesPerSecond: 0, outFragmentsPerSecond: 0)
+                aggregate.paused = aggregate.paused || topic.paused
+                aggregate.publishers += topic.publishers
+                aggregate.viewers += topic.viewers
+                aggregate.relays += 1
+                aggregate.inBytesPerSecond += topic.inBytesPerSecond
+                aggregate.inFragmentsPerSecond += topic.inFragmentsPerSecond
+                aggregate.outBytesPerSecond += topic.outBytesPerSecond
+                aggregate.outFragmentsPerSecond += topic.outFragmentsPerSecond
+                if let consumer = topic.consumer {
+                    aggregate.highWatermark = max(aggregate.highWatermark ?? 0, consumer.highWatermark)
+                    aggregate.maxLag = max(aggregate.maxLag ?? 0, consumer.lag)
+                }
+                if let written = topic.latency.first(where: { $0.stage == .written })?.p50 {
+                    aggregate.writtenP50 = max(aggregate.writtenP50 ?? 0, written)
+                }
+                byName[topic.name] = aggregate
+            }
+        }
+        return byName.values.sorted { $0.name < $1.name }
+    }
+}

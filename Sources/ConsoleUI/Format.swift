@@ -1,0 +1,99 @@
+/// Number and text formatting for the console: short, fixed-width friendly, no Foundation.
+public enum Format {
+    /// `0 B`, `512 B`, `1.5 KiB`, `12.3 MiB`, `1.0 GiB`.
+    public static func bytes(_ value: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var amount = Double(max(0, value))
+        var unit = 0
+        while amount >= 1024, unit < units.count - 1 {
+            amount /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(Int(amount)) B" : "\(decimal(amount, places: amount < 10 ? 1 : 0)) \(units[unit])"
+    }
+
+    /// `0 b/s`, `850 kb/s`, `1.2 Mb/s` (decimal units, as network rates are quoted).
+    public static func bitrate(_ bitsPerSecond: Double) -> String {
+        let units = ["b/s", "kb/s", "Mb/s", "Gb/s"]
+        var amount = max(0, bitsPerSecond)
+        var unit = 0
+        while amount >= 1000, unit < units.count - 1 {
+            amount /= 1000
+            unit += 1
+        }
+        return "\(decimal(amount, places: unit > 0 && amount < 10 ? 1 : 0)) \(units[unit])"
+    }
+
+    /// Bytes per second as a bitrate.
+    public static func byteRate(_ bytesPerSecond: Double) -> String { bitrate(bytesPerSecond * 8) }
+
+    /// `0/s`, `7.5/s`, `70/s`.
+    public static func perSecond(_ value: Double) -> String {
+        "\(decimal(max(0, value), places: value < 10 && value > 0 ? 1 : 0))/s"
+    }
+
+    /// `—` when unknown, `0.4 ms`, `12 ms`, `1.25 s`.
+    public static func milliseconds(_ value: Double?) -> String {
+        guard let value, value.isFinite else { return "—" }
+        if value >= 1000 { return "\(decimal(value / 1000, places: 2)) s" }
+        return "\(decimal(value, places: value < 10 ? 1 : 0)) ms"
+    }
+
+    /// `45s`, `3m12s`, `2h05m`, `3d04h`.
+    public static func duration(milliseconds: Int64) -> String {
+        let seconds = max(0, milliseconds / 1000)
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(twoDigits(seconds % 60))s" }
+        if seconds < 86400 { return "\(seconds / 3600)h\(twoDigits(seconds / 60 % 60))m" }
+        return "\(seconds / 86400)d\(twoDigits(seconds / 3600 % 24))h"
+    }
+
+    /// A count with thousands separators: `1,234,567`.
+    public static func count(_ value: Int64) -> String {
+        let digits = String(value.magnitude)
+        var out = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { out.append(",") }
+            out.append(digit)
+        }
+        return value < 0 ? "-" + out : out
+    }
+
+    /// A sparkline of values scaled to their maximum: `▁▂▄█`.
+    public static func sparkline(_ values: [Double], width: Int) -> String {
+        let bars: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+        let shown = values.suffix(width)
+        guard let top = shown.max(), top > 0 else { return String(repeating: " ", count: max(0, width - shown.count)) + String(repeating: "▁", count: shown.count) }
+        let line = shown.map { value -> Character in
+            let index = Int((value / top * Double(bars.count - 1)).rounded())
+            return bars[min(bars.count - 1, max(0, index))]
+        }
+        return String(repeating: " ", count: max(0, width - line.count)) + String(line)
+    }
+
+    public enum Alignment: Sendable { case left, right }
+
+    /// Pads or cuts `text` to exactly `width` columns; a cut ends with `…`.
+    public static func fit(_ text: String, _ width: Int, _ alignment: Alignment = .left) -> String {
+        guard width > 0 else { return "" }
+        let characters = Array(text)
+        if characters.count > width {
+            return String(characters.prefix(width - 1)) + "…"
+        }
+        let padding = String(repeating: " ", count: width - characters.count)
+        return alignment == .left ? text + padding : padding + text
+    }
+
+    static func decimal(_ value: Double, places: Int) -> String {
+        guard value.isFinite else { return "—" }
+        if places == 0 { return String(Int64(value.rounded())) }
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        let scaled = Int64((value * scale).rounded())
+        let whole = scaled / Int64(scale)
+        let fraction = String(scaled % Int64(scale))
+        return "\(whole).\(String(repeating: "0", count: places - fraction.count))\(fraction)"
+    }
+
+    static func twoDigits(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+}

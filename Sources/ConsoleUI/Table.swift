@@ -1,0 +1,180 @@
+import ControlPlane
+
+/// One view's rows as text cells, with what each row stands for (for keys that act on it).
+public struct Table: Sendable, Equatable {
+    public struct Column: Sendable, Equatable {
+        public var title: String
+        /// Minimum width; flexible columns share what is left.
+        public var width: Int
+        public var alignment: Format.Alignment
+        public var flexible: Bool
+
+        public init(_ title: String, _ width: Int, _ alignment: Format.Alignment = .left, flexible: Bool = false) {
+            self.title = title
+            self.width = width
+            self.alignment = alignment
+            self.flexible = flexible
+        }
+    }
+
+    /// What a row refers to.
+    public enum Subject: Sendable, Equatable {
+        case relay(String)
+        case session(relay: String, id: String, role: SessionStatus.Role, topic: String)
+        case topic(String, paused: Bool)
+        case relayTopic(relay: String, topic: String)
+    }
+
+    public struct Row: Sendable, Equatable {
+        public var cells: [String]
+        public var subject: Subject
+        public var stale: Bool
+        public var paused: Bool
+        /// Extra lines shown by Enter.
+        public var details: [(String, String)]
+
+        public static func == (lhs: Row, rhs: Row) -> Bool {
+            lhs.cells == rhs.cells && lhs.subject == rhs.subject && lhs.stale == rhs.stale && lhs.paused == rhs.paused
+        }
+    }
+
+    public var columns: [Column]
+    public var rows: [Row]
+
+    /// The columns each view shows, and which can be sorted (`s` cycles through them).
+    public static func columns(for view: ConsoleView) -> [Column] {
+        switch view {
+        case .relays:
+            [Column("RELAY", 16, flexible: true), Column("ADDRESS", 22, flexible: true), Column("UPTIME", 7, .right),
+             Column("PUB", 4, .right), Column("VIEW", 5, .right), Column("IN", 10, .right), Column("OUT", 10, .right),
+             Column("STATE", 6)]
+        case .sessions:
+            [Column("ROLE", 4), Column("ID", 10), Column("TOPIC", 12, flexible: true), Column("RELAY", 12, flexible: true),
+             Column("REMOTE", 15, flexible: true), Column("SINCE", 6, .right), Column("RATE", 9, .right),
+             Column("SKIP", 5, .right), Column("DELAY", 8, .right)]
+        case .topics:
+            [Column("TOPIC", 14, flexible: true), Column("STATE", 6), Column("PUB", 3, .right), Column("VIEW", 4, .right),
+             Column("IN", 10, .right), Column("FRAG/S", 7, .right), Column("OUT", 10, .right), Column("LAG", 5, .right),
+             Column("LATENCY", 8, .right)]
+        case .latency:
+            [Column("RELAY", 12, flexible: true), Column("TOPIC", 12, flexible: true), Column("LAG", 5, .right),
+             Column("AGE", 7, .right), Column("ACK p50", 8, .right), Column("CONS p50", 8, .right),
+             Column("WRITE p99", 9, .right), Column("RECENT", 12, .right)]
+        }
+    }
+
+    /// Builds the rows of `view` from the fleet.
+    public static func build(_ view: ConsoleView, fleet: Fleet, nowMilliseconds now: Int64) -> Table {
+        let columns = columns(for: view)
+        switch view {
+        case .relays:
+            let rows = fleet.sortedRelays.map { entry -> Row in
+                let s = entry.status
+                let stale = fleet.isStale(s.relay, nowMilliseconds: now)
+                let inRate = s.topics.reduce(0) { $0 + $1.inBytesPerSecond }
+                let outRate = s.topics.reduce(0) { $0 + $1.outBytesPerSecond }
+                let publishers = s.sessions.filter { $0.role == .publisher }.count
+                let viewers = s.sessions.filter { $0.role == .viewer }.count
+                return Row(
+                    cells: [s.relay, s.address, Format.duration(milliseconds: now - s.startedAtMilliseconds), "\(publishers)",
+                            "\(viewers)", Format.byteRate(inRate), Format.byteRate(outRate), stale ? "stale" : "ok"],
+                    subject: .relay(s.relay), stale: stale, paused: false,
+                    details: [("relay", s.relay), ("address", s.address),
+                              ("started", Format.duration(milliseconds: now - s.startedAtMilliseconds) + " ago"),
+                              ("last report", Format.duration(milliseconds: now - entry.receivedAtMilliseconds) + " ago"),
+                              ("topics", s.topics.map(\.name).joined(separator: ", ")),
+                              ("sessions", "\(s.sessions.count)")]
+                )
+            }
+            return Table(columns: columns, rows: rows)
+
+        case .sessions:
+            let rows = fleet.sessions.map { relay, session -> Row in
+                let stale = fleet.isStale(relay, nowMilliseconds: now)
+                let delay = session.liveDelayMilliseconds.map { Format.milliseconds(Double($0)) } ?? "—"
+                return Row(
+                    cells: [session.role == .publisher ? "PUB" : "VIEW", session.id, session.topic, relay, session.remoteAddress,
+                            Format.duration(milliseconds: now - session.connectedAtMilliseconds), Format.bitrate(Double(session.bitrate)),
+                            session.role == .viewer ? "\(session.skipped)" : "", session.role == .viewer ? delay : ""],
+                    subject: .session(relay: relay, id: session.id, role: session.role, topic: session.topic),
+                    stale: stale, paused: session.state == "paused",
+                    details: [("session", session.id), ("role", session.role.rawValue), ("topic", session.topic),
+                              ("relay", relay), ("remote", session.remoteAddress), ("user agent", session.userAgent),
+                              ("connected", Format.duration(milliseconds: now - session.connectedAtMilliseconds) + " ago"),
+                              ("bytes", Format.bytes(session.bytes)), ("bitrate", Format.bitrate(Double(session.bitrate))),
+                              ("skipped", "\(session.skipped) fragments"), ("live delay", delay),
+                              ("state", session.state ?? "—")]
+                )
+            }
+            return Table(columns: columns, rows: rows)
+
+        case .topics:
+            let rows = fleet.topics.map { t -> Row in
+                Row(
+                    cells: [t.name, t.paused ? "PAUSED" : (t.publishers > 0 ? "live" : "idle"), "\(t.publishers)", "\(t.viewers)",
+                            Format.byteRate(t.inBytesPerSecond), Format.perSecond(t.inFragmentsPerSecond),
+                            Format.byteRate(t.outBytesPerSecond), t.maxLag.map { "\($0)" } ?? "—", Format.milliseconds(t.writtenP50)],
+                    subject: .topic(t.name, paused: t.paused), stale: false, paused: t.paused,
+                    details: [("topic", t.name), ("state", t.paused ? "paused" : "running"), ("publishers", "\(t.publishers)"),
+                              ("viewers", "\(t.viewers) on \(t.relays) relay(s)"),
+                              ("in", "\(Format.byteRate(t.inBytesPerSecond)), \(Format.perSecond(t.inFragmentsPerSecond))"),
+                              ("out", "\(Format.byteRate(t.outBytesPerSecond)), \(Format.perSecond(t.outFragmentsPerSecond))"),
+                              ("high watermark", t.highWatermark.map { Format.count($0) } ?? "—"),
+                              ("worst lag", t.maxLag.map { "\($0) records" } ?? "—")]
+                )
+            }
+            return Table(columns: columns, rows: rows)
+
+        case .latency:
+            var rows: [Row] = []
+            for entry in fleet.sortedRelays {
+                let relay = entry.status.relay
+                for topic in entry.status.topics.sorted(by: { $0.name < $1.name }) {
+                    func stage(_ s: LatencySummary.Stage) -> LatencySummary? { topic.latency.first { $0.stage == s } }
+                    let history = fleet.latencyHistory["\(relay)/\(topic.name)"] ?? []
+                    rows.append(Row(
+                        cells: [relay, topic.name, topic.consumer.map { "\($0.lag)" } ?? "—",
+                                Format.milliseconds(topic.consumer?.newestAgeMilliseconds.map(Double.init)),
+                                Format.milliseconds(stage(.acknowledged)?.p50), Format.milliseconds(stage(.consumed)?.p50),
+                                Format.milliseconds(stage(.written)?.p99), Format.sparkline(history, width: 12)],
+                        subject: .relayTopic(relay: relay, topic: topic.name), stale: fleet.isStale(relay, nowMilliseconds: now),
+                        paused: topic.paused,
+                        details: [("relay", relay), ("topic", topic.name),
+                                  ("position", topic.consumer.map { Format.count($0.position) } ?? "—"),
+                                  ("high watermark", topic.consumer.map { Format.count($0.highWatermark) } ?? "—"),
+                                  ("lag", topic.consumer.map { "\($0.lag) records" } ?? "—")]
+                            + LatencySummary.Stage.allCases.map { s in
+                                (s.rawValue, stage(s).map { "p50 \(Format.milliseconds($0.p50))  p90 \(Format.milliseconds($0.p90))  p99 \(Format.milliseconds($0.p99))  max \(Format.milliseconds($0.max))  n=\($0.count)" } ?? "—")
+                            }
+                    ))
+                }
+            }
+            return Table(columns: columns, rows: rows)
+        }
+    }
+
+    /// Rows whose text contains `filter` (case-insensitive), sorted by column `sortColumn`.
+    public func filtered(_ filter: String, sortColumn: Int?, descending: Bool) -> [Row] {
+        let needle = filter.lowercased()
+        var result = needle.isEmpty ? rows : rows.filter { row in row.cells.contains { $0.lowercased().contains(needle) } }
+        if let sortColumn, sortColumn < columns.count {
+            result.sort { a, b in
+                let x = a.cells[sortColumn], y = b.cells[sortColumn]
+                let order = Self.naturalLess(x, y)
+                return descending ? Self.naturalLess(y, x) : order
+            }
+        }
+        return result
+    }
+
+    /// Numbers compare as numbers (`9 < 10`), the rest as text.
+    static func naturalLess(_ a: String, _ b: String) -> Bool {
+        if let x = leadingNumber(a), let y = leadingNumber(b), x != y { return x < y }
+        return a.lowercased() < b.lowercased()
+    }
+
+    static func leadingNumber(_ s: String) -> Double? {
+        let prefix = s.prefix { $0.isNumber || $0 == "." || $0 == "-" }
+        return prefix.isEmpty ? nil : Double(prefix)
+    }
+}

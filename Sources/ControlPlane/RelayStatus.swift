@@ -1,0 +1,152 @@
+/// The document every relay publishes to the status topic once a second: everything the console
+/// shows about it. JSON; unknown fields are ignored so relays and consoles can differ in version.
+public struct RelayStatus: Codable, Sendable, Equatable {
+    public var version = 1
+    /// The relay's id (unique in the fleet).
+    public var relay: String
+    /// Where browsers reach it, e.g. `http://127.0.0.1:8080`.
+    public var address: String
+    public var startedAtMilliseconds: Int64
+    public var sentAtMilliseconds: Int64
+    public var sessions: [SessionStatus]
+    public var topics: [TopicStatus]
+
+    public init(relay: String, address: String, startedAtMilliseconds: Int64, sentAtMilliseconds: Int64,
+                sessions: [SessionStatus], topics: [TopicStatus]) {
+        self.relay = relay
+        self.address = address
+        self.startedAtMilliseconds = startedAtMilliseconds
+        self.sentAtMilliseconds = sentAtMilliseconds
+        self.sessions = sessions
+        self.topics = topics
+    }
+}
+
+/// One publisher or viewer connection on a relay.
+public struct SessionStatus: Codable, Sendable, Equatable {
+    public enum Role: String, Codable, Sendable { case publisher, viewer }
+
+    /// `p-<session uuid>` for publishers, `v-<number>` for viewers; unique on its relay.
+    public var id: String
+    public var role: Role
+    public var topic: String
+    public var remoteAddress: String
+    public var userAgent: String
+    public var connectedAtMilliseconds: Int64
+    public var bytes: Int64
+    /// Bits per second over the last status interval.
+    public var bitrate: Int64
+    /// Fragments this viewer missed because it was too slow (viewers only).
+    public var skipped: Int64
+    /// The live delay the viewer's page reports, in milliseconds (viewers only).
+    public var liveDelayMilliseconds: Int64?
+    /// What the viewer's page says it is doing: playing, waiting, paused...
+    public var state: String?
+
+    public init(id: String, role: Role, topic: String, remoteAddress: String, userAgent: String,
+                connectedAtMilliseconds: Int64, bytes: Int64, bitrate: Int64, skipped: Int64 = 0,
+                liveDelayMilliseconds: Int64? = nil, state: String? = nil) {
+        self.id = id
+        self.role = role
+        self.topic = topic
+        self.remoteAddress = remoteAddress
+        self.userAgent = userAgent
+        self.connectedAtMilliseconds = connectedAtMilliseconds
+        self.bytes = bytes
+        self.bitrate = bitrate
+        self.skipped = skipped
+        self.liveDelayMilliseconds = liveDelayMilliseconds
+        self.state = state
+    }
+}
+
+/// One topic as seen by one relay.
+public struct TopicStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var paused: Bool
+    public var publishers: Int
+    public var viewers: Int
+    public var inFragmentsPerSecond: Double
+    public var inBytesPerSecond: Double
+    public var outFragmentsPerSecond: Double
+    public var outBytesPerSecond: Double
+    /// This relay's consumer of the topic, when it has one.
+    public var consumer: ConsumerStatus?
+    /// Latency by stage, from the publisher's chunk arriving at a relay.
+    public var latency: [LatencySummary]
+
+    public init(name: String, paused: Bool = false, publishers: Int = 0, viewers: Int = 0,
+                inFragmentsPerSecond: Double = 0, inBytesPerSecond: Double = 0,
+                outFragmentsPerSecond: Double = 0, outBytesPerSecond: Double = 0,
+                consumer: ConsumerStatus? = nil, latency: [LatencySummary] = []) {
+        self.name = name
+        self.paused = paused
+        self.publishers = publishers
+        self.viewers = viewers
+        self.inFragmentsPerSecond = inFragmentsPerSecond
+        self.inBytesPerSecond = inBytesPerSecond
+        self.outFragmentsPerSecond = outFragmentsPerSecond
+        self.outBytesPerSecond = outBytesPerSecond
+        self.consumer = consumer
+        self.latency = latency
+    }
+}
+
+/// A relay's consumer position on a partition.
+public struct ConsumerStatus: Codable, Sendable, Equatable {
+    public var partition: Int32
+    /// Offset of the next record the consumer will deliver.
+    public var position: Int64
+    public var highWatermark: Int64
+    /// Age of the newest fragment delivered, in milliseconds (now − its ingest time).
+    public var newestAgeMilliseconds: Int64?
+
+    public init(partition: Int32 = 0, position: Int64, highWatermark: Int64, newestAgeMilliseconds: Int64?) {
+        self.partition = partition
+        self.position = position
+        self.highWatermark = highWatermark
+        self.newestAgeMilliseconds = newestAgeMilliseconds
+    }
+
+    /// Records behind: high watermark − position, never negative.
+    public var lag: Int64 { ConsumerLag.messages(highWatermark: highWatermark, position: position) }
+}
+
+/// Lag arithmetic.
+public enum ConsumerLag {
+    /// Records a consumer at `position` still has to read: `highWatermark − position`, at least 0.
+    /// A position below 0 (not yet known) counts from 0.
+    public static func messages(highWatermark: Int64, position: Int64) -> Int64 {
+        max(0, highWatermark - max(0, position))
+    }
+}
+
+/// Percentiles of one latency stage over the recent window, in milliseconds.
+public struct LatencySummary: Codable, Sendable, Equatable {
+    public enum Stage: String, Codable, Sendable, CaseIterable {
+        /// Publisher chunk received → Kafka acknowledged the fragment.
+        case acknowledged
+        /// Publisher chunk received → fragment consumed back by a relay.
+        case consumed
+        /// Publisher chunk received → fragment written to a viewer's socket.
+        case written
+        /// The live delay viewer pages report.
+        case viewerDelay
+    }
+
+    public var stage: Stage
+    public var count: Int
+    public var p50: Double
+    public var p90: Double
+    public var p99: Double
+    public var max: Double
+
+    public init(stage: Stage, count: Int, p50: Double, p90: Double, p99: Double, max: Double) {
+        self.stage = stage
+        self.count = count
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+        self.max = max
+    }
+}

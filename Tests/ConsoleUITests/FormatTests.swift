@@ -1,0 +1,42 @@
+import Testing
+@testable import ConsoleUI
+
+@Suite("Number formatting")
+struct FormatTests {
+    @Test func bytes() {
+        #expect(Format.bytes(0) == "0 B")
+        #expect(Format.bytes(1023) == "1023 B")
+        #expect(Format.bytes(1536) == "1.5 KiB")
+        #expect(Format.bytes(5_000_000) == "4.8 MiB")
+        #expect(Format.bytes(200 * 1_048_576) == "200 MiB")
+    }
+
+    @Test func rates() {
+        #expect(Format.bitrate(0) == "0 b/s")
+        #expect(Format.bitrate(850_000) == "850 kb/s")
+        #expect(Format.bitrate(1_234_000) == "1.2 Mb/s")
+        #expect(Format.byteRate(150_000) == "1.2 Mb/s")
+        #expect(Format.perSecond(7.46) == "7.5/s")
+        #expect(Format.perSecond(70) == "70/s")
+    }
+
+    @Test func durationsAndMilliseconds() {
+        #expect(Format.duration(milliseconds: 45_000) == "45s")
+        #expect(Format.duration(milliseconds: 192_000) == "3m12s")
+        #expect(Format.duration(milliseconds: 7_500_000) == "2h05m")
+        #expect(Format.duration(milliseconds: 273_600_000) == "3d04h")
+        #expect(Format.milliseconds(nil) == "—")
+        #expect(Format.milliseconds(0.42) == "0.4 ms")
+        #expect(Format.milliseconds(12.4) == "12 ms")
+        #expect(Format.milliseconds(1250) == "1.25 s")
+        #expect(Format.count(1_234_567) == "1,234,567")
+    }
+
+    @Test func fittingTextToColumns() {
+        #expect(Format.fit("abc", 5) == "abc  ")
+        #expect(Format.fit("abc", 5, .right) == "  abc")
+        #expect(Format.fit("abcdef", 4) == "abc…")
+        #expect(Format.sparkline([1, 2, 4, 8], width: 6) == "  ▂▃▅█")
+        #expect(Format.sparkline([0, 0], width: 3) == " ▁▁")
+    }
+}

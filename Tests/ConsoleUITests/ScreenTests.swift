@@ -1,0 +1,86 @@
+import ControlPlane
+import Testing
+@testable import ConsoleUI
+
+@Suite("Screen layout")
+struct ScreenTests {
+    let now = Samples.now
+
+    func render(_ state: ConsoleState, _ fleet: Fleet, width: Int = 80, height: Int = 24) -> Screen {
+        Screen.render(state: state, fleet: fleet, connection: "kafka 127.0.0.1:9092", nowMilliseconds: now, width: width, height: height)
+    }
+
+    @Test(arguments: [(80, 24), (120, 40), (200, 60), (40, 8), (81, 25)])
+    func everyLineFillsTheWidthExactly(width: Int, height: Int) {
+        var state = ConsoleState(consoleID: "c")
+        for view in ConsoleView.allCases {
+            _ = state.handle(.character(Character("\(view.rawValue)")), fleet: Samples.fleet(), nowMilliseconds: now)
+            let screen = render(state, Samples.fleet(), width: width, height: height)
+            #expect(screen.lines.count == height)
+            for line in screen.text { #expect(line.count == width, "view \(view) line \"\(line)\"") }
+        }
+    }
+
+    @Test func relaysViewAt80x24() {
+        let screen = render(ConsoleState(consoleID: "c"), Samples.fleet())
+        let text = screen.text
+        #expect(text[0].contains("2 relays"))
+        #expect(text[1].contains("1 Relays"))
+        #expect(text[2].contains("RELAY"))
+        #expect(text[3].contains("relay-a"))
+        #expect(text[4].contains("relay-b"))
+        #expect(text[3].contains("1h00m"))
+        #expect(screen.lines[3].first?.style == .selected)
+        #expect(text[23].contains("?:help"))
+    }
+
+    @Test func staleRelaysAreMarked() {
+        var fleet = Samples.fleet(["relay-a"])
+        fleet.apply(Samples.relay("relay-b", sentAt: now - 5000), receivedAtMilliseconds: now - 5000)
+        let text = render(ConsoleState(consoleID: "c"), fleet).text
+        #expect(text[0].contains("1 stale"))
+        #expect(text.contains { $0.contains("relay-b") && $0.contains("stale") })
+        fleet.expire(nowMilliseconds: now + 20_000)
+        #expect(fleet.relays.isEmpty)
+    }
+
+    @Test func latencyViewShowsLagAndStages() {
+        var state = ConsoleState(consoleID: "c")
+        _ = state.handle(.character("4"), fleet: Samples.fleet(), nowMilliseconds: now)
+        let text = render(state, Samples.fleet()).text
+        let row = text.first { $0.contains("relay-a") && $0.contains("cam") } ?? ""
+        #expect(row.contains(" 10 "), "lag 1000 - 990")
+        #expect(row.contains("2.5 ms"))
+        #expect(row.contains("4.2 ms"))
+        #expect(row.contains("12 ms"))
+    }
+
+    @Test func aTinyTerminalGetsAMessageNotACrash() {
+        let screen = render(ConsoleState(consoleID: "c"), Samples.fleet(), width: 20, height: 5)
+        #expect(screen.text[0].hasPrefix("Terminal too small"))
+        #expect(screen.lines.count == 5)
+        #expect(render(ConsoleState(consoleID: "c"), Samples.fleet(), width: 0, height: 0).lines.count == 1)
+    }
+
+    @Test func emptyFleetSaysItIsWaiting() {
+        let text = render(ConsoleState(consoleID: "c"), Fleet()).text
+        #expect(text[3].contains("Waiting for relays"))
+    }
+
+    @Test func garbageOnTheStatusTopicIsIgnored() {
+        #expect(ControlPlaneCodec.decodeStatus(Array("not json".utf8)) == nil)
+        #expect(ControlPlaneCodec.decodeStatus(Array(#"{"relay":5}"#.utf8)) == nil)
+        #expect(ControlPlaneCodec.decodeStatus([0xFF, 0x00, 0x12]) == nil)
+        let status = Samples.relay("r")
+        #expect(ControlPlaneCodec.decodeStatus(ControlPlaneCodec.encode(status)) == status)
+        let ack = ControlMessage.ack(CommandAck(command: "c-1", relay: "r", ok: true, message: "ok", atMilliseconds: 1))
+        #expect(ControlPlaneCodec.decodeControl(ControlPlaneCodec.encode(ack)) == ack)
+        #expect(ControlPlaneCodec.decodeControl(Array(#"{"type":"nuke"}"#.utf8)) == nil)
+    }
+
+    @Test func lagIsHighWatermarkMinusPosition() {
+        #expect(ConsumerLag.messages(highWatermark: 1000, position: 990) == 10)
+        #expect(ConsumerLag.messages(highWatermark: 5, position: 9) == 0)
+        #expect(ConsumerLag.messages(highWatermark: 5, position: -1001) == 5)
+    }
+}
