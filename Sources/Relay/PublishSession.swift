@@ -9,6 +9,7 @@ public final class PublishSession: Sendable {
     public let number: UInt32
     public let topic: TopicName
     public let remoteAddress: String
+    public let userAgent: String
     public let relayID: String
     public let startedMilliseconds: Int64
 
@@ -30,11 +31,12 @@ public final class PublishSession: Sendable {
 
     private let inner: Locked<Inner>
 
-    init(number: UInt32, topic: TopicName, remoteAddress: String, relayID: String, maxElementBytes: Int) {
+    init(number: UInt32, topic: TopicName, remoteAddress: String, userAgent: String, relayID: String, maxElementBytes: Int) {
         self.id = UUID().uuidString.lowercased()
         self.number = number
         self.topic = topic
         self.remoteAddress = remoteAddress
+        self.userAgent = userAgent
         self.relayID = relayID
         self.startedMilliseconds = currentMilliseconds()
         self.inner = Locked(Inner(segmenter: WebMSegmenter(maxElementSize: maxElementBytes)))

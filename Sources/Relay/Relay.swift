@@ -1,3 +1,4 @@
+import ControlPlane
 import Foundation
 import Kafka
 import Logging
@@ -11,7 +12,10 @@ public final class Relay: Sendable {
     public let settings: RelaySettings
     public let kafka: KafkaConfiguration
     private let logger: Logger
-    private let producer: KafkaProducer
+    let producer: KafkaProducer
+    /// Throughput and latency per topic.
+    public let metrics: TopicMetrics
+    public let startedAtMilliseconds: Int64
     private let admin: KafkaAdmin
     private let createTopic: @Sendable (TopicName) throws -> Void
     private let sessions: Locked<[UInt32: PublishSession]>
@@ -23,14 +27,16 @@ public final class Relay: Sendable {
         var publishers: [TopicName: PublishSession] = [:]
         var feeds: [TopicName: TopicFeed] = [:]
         var createdTopics: Set<TopicName> = []
+        var pausedTopics: Set<TopicName> = []
+        /// Bytes per session at the previous status, for bitrates.
+        var bytesAtLastStatus: [String: Int64] = [:]
+        var lastStatusMilliseconds: Int64 = 0
         var nextSessionNumber: UInt32 = 1
         var nextViewerID: UInt64 = 1
         var shuttingDown = false
     }
 
     private let rejected: @Sendable (String) -> Void
-    private let fragmentsIn = Counter(label: "kvb_fragments_in_total")
-    private let bytesIn = Counter(label: "kvb_bytes_in_total")
 
     /// - Parameter createTopic: how to create a stream's topic; defaults to Kafka's CreateTopics
     ///   (1 partition). The embedded cluster passes its own (the mock ignores CreateTopics).
@@ -45,6 +51,9 @@ public final class Relay: Sendable {
         self.logger = logger
         let sessions = Locked<[UInt32: PublishSession]>([:])
         self.sessions = sessions
+        let metrics = TopicMetrics(nowMilliseconds: currentMilliseconds())
+        self.metrics = metrics
+        self.startedAtMilliseconds = currentMilliseconds()
         let lastKafkaError = Locked<(message: String, milliseconds: Int64)?>(nil)
         self.lastKafkaError = lastKafkaError
         self.producer = try KafkaProducer(configuration: kafka, logger: logger, onError: { error in
@@ -52,13 +61,16 @@ public final class Relay: Sendable {
         }) { report in
             let session = sessions.withLock { $0[UInt32(truncatingIfNeeded: report.id >> 32)] }
             session?.delivered(error: report.error?.message)
+            if session != nil, report.error == nil, let timestamp = report.timestamp {
+                metrics.recordLatency(topic: report.topic, stage: .acknowledged, milliseconds: currentMilliseconds() - timestamp)
+            }
         }
         let admin = try KafkaAdmin(configuration: kafka, logger: logger)
         self.admin = admin
         if let createTopic {
             self.createTopic = createTopic
         } else {
-            self.createTopic = { topic in try admin.createTopic(topic.value, partitions: 1) }
+            self.createTopic = { topic in try admin.createTopic(topic.value, partitions: 1, timeoutMilliseconds: 3000) }
         }
         self.rejected = { reason in Counter(label: "kvb_rejected_total", dimensions: [("reason", reason)]).increment() }
     }
@@ -67,7 +79,7 @@ public final class Relay: Sendable {
 
     /// Accepts a publisher for `topic`, or refuses it when the topic already has one here or,
     /// judging by the topic's newest record, on another relay.
-    public func openPublisher(topic: TopicName, remoteAddress: String) async throws(RelayError) -> PublishSession {
+    public func openPublisher(topic: TopicName, remoteAddress: String, userAgent: String = "") async throws(RelayError) -> PublishSession {
         if state.withLock({ $0.publishers[topic] != nil || $0.shuttingDown }) {
             throw refuse(state.withLock { $0.shuttingDown } ? .shuttingDown : .topicBusy(topic.value))
         }
@@ -78,7 +90,7 @@ public final class Relay: Sendable {
         }
         let created = try state.withLock { (state) throws(RelayError) -> (PublishSession, Bool) in
             guard state.publishers[topic] == nil else { throw .topicBusy(topic.value) }
-            let session = PublishSession(number: state.nextSessionNumber, topic: topic, remoteAddress: remoteAddress,
+            let session = PublishSession(number: state.nextSessionNumber, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
                                          relayID: settings.relayID, maxElementBytes: settings.maxElementBytes)
             state.nextSessionNumber &+= 1
             state.publishers[topic] = session
@@ -90,7 +102,7 @@ public final class Relay: Sendable {
             let createTopic = self.createTopic
             let logger = self.logger
             DispatchQueue.global().async {
-                do { try createTopic(topic) } catch { logger.warning("could not create topic \(topic): \(error); relying on auto-creation") }
+                do { try createTopic(topic) } catch { logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation") }
             }
         }
         logger.info("publisher connected", metadata: ["topic": "\(topic)", "session": "\(session.id)", "remote": "\(remoteAddress)"])
@@ -105,10 +117,9 @@ public final class Relay: Sendable {
         } catch {
             throw refuse(error)
         }
-        bytesIn.increment(by: chunk.count)
         for fragment in fragments {
             try await produce(fragment, session: session)
-            fragmentsIn.increment()
+            metrics.recordIn(topic: session.topic.value, bytes: fragment.bytes.count)
         }
     }
 
@@ -147,6 +158,12 @@ public final class Relay: Sendable {
         logger.info("publisher disconnected", metadata: ["topic": "\(session.topic)", "session": "\(session.id)"])
     }
 
+    /// Creates one of the control plane's topics (1 partition), as stream topics are created.
+    func createControlTopic(_ name: String) throws {
+        guard let topic = try? TopicName(name, allowingControlTopics: true) else { return }
+        try createTopic(topic)
+    }
+
     private func refuse(_ error: RelayError) -> RelayError {
         rejected(error.label)
         return error
@@ -155,23 +172,28 @@ public final class Relay: Sendable {
     // MARK: - Watching
 
     /// Adds a viewer of `topic`; frames arrive through ``ViewerConnection/next()``.
-    public func openViewer(topic: TopicName, remoteAddress: String) async throws(RelayError) -> ViewerConnection {
-        let (viewer, feed, isNew) = try state.withLock { (state) throws(RelayError) -> (ViewerConnection, TopicFeed?, Bool) in
+    public func openViewer(topic: TopicName, remoteAddress: String, userAgent: String = "") async throws(RelayError) -> ViewerConnection {
+        let viewer = try state.withLock { (state) throws(RelayError) -> ViewerConnection in
             guard !state.shuttingDown else { throw .shuttingDown }
-            let viewer = ViewerConnection(id: state.nextViewerID, topic: topic, remoteAddress: remoteAddress,
-                                          maxQueuedBytes: settings.viewerQueueBytes)
-            state.nextViewerID &+= 1
-            if let feed = state.feeds[topic] { return (viewer, feed, false) }
-            return (viewer, nil, true)
+            defer { state.nextViewerID &+= 1 }
+            return ViewerConnection(number: state.nextViewerID, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
+                                    connectedAtMilliseconds: currentMilliseconds(), maxQueuedBytes: settings.viewerQueueBytes)
         }
         viewer.send(notice: ViewerNotice.hello(topic: topic, relay: settings.relayID))
-        if let feed, !isNew {
+        try await attach(viewer, to: topic)
+        return viewer
+    }
+
+    /// Registers `viewer` with the feed of `topic`, starting the feed if it is the first viewer.
+    private func attach(_ viewer: ViewerConnection, to topic: TopicName) async throws(RelayError) {
+        if let feed = state.withLock({ $0.feeds[topic] }) {
             feed.add(viewer)
-            return viewer
+            return
         }
         let newFeed: TopicFeed
         do {
-            newFeed = try TopicFeed(topic: topic, kafka: kafka, settings: settings, logger: logger)
+            let paused = state.withLock { $0.pausedTopics.contains(topic) }
+            newFeed = try TopicFeed(topic: topic, kafka: kafka, settings: settings, metrics: metrics, paused: paused, logger: logger)
         } catch {
             throw refuse(.kafkaUnavailable(error.message))
         }
@@ -187,24 +209,147 @@ public final class Relay: Sendable {
         } else {
             await runBlocking { newFeed.close() }
         }
-        return viewer
     }
 
-    /// Removes a viewer; its topic's consumer closes after the linger time if nobody else watches.
-    public func closeViewer(_ viewer: ViewerConnection) {
-        viewer.close()
-        guard let feed = state.withLock({ $0.feeds[viewer.topic] }) else { return }
+    /// Takes `viewer` off its topic's feed; the feed closes after the linger time if idle.
+    private func detach(_ viewer: ViewerConnection, from topic: TopicName) {
+        guard let feed = state.withLock({ $0.feeds[topic] }) else { return }
         guard feed.remove(viewer) == 0 else { return }
         let linger = settings.feedLingerMilliseconds
         let state = self.state
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(linger))) {
             let idle = state.withLock { state -> TopicFeed? in
-                guard let current = state.feeds[viewer.topic], current === feed, feed.viewerCount == 0 else { return nil }
-                state.feeds[viewer.topic] = nil
+                guard let current = state.feeds[topic], current === feed, feed.viewerCount == 0 else { return nil }
+                state.feeds[topic] = nil
                 return feed
             }
             idle?.close()
         }
+    }
+
+    /// Removes a viewer; its topic's consumer closes after the linger time if nobody else watches.
+    public func closeViewer(_ viewer: ViewerConnection) {
+        viewer.close()
+        detach(viewer, from: viewer.topic)
+    }
+
+    /// Every viewer on this relay.
+    public var viewers: [ViewerConnection] { state.withLock { $0.feeds.values.flatMap(\.viewers) } }
+
+    // MARK: - Operator commands
+
+    /// Applies an operator's command if this relay holds its target; returns the acknowledgement
+    /// to publish, or nil when the command is not for this relay.
+    public func apply(_ command: ControlCommand) async -> CommandAck? {
+        let relayID = settings.relayID
+        func ack(_ ok: Bool, _ message: String) -> CommandAck {
+            CommandAck(command: command.id, relay: relayID, ok: ok, message: message, atMilliseconds: currentMilliseconds())
+        }
+        if let target = command.relay, target != relayID { return nil }
+        switch command.action {
+        case .kick:
+            guard let id = command.viewer else { return ack(false, "kick needs a viewer") }
+            guard let viewer = viewers.first(where: { $0.id == id }) else {
+                return command.relay == nil ? nil : ack(false, "no viewer \(id) on \(relayID)")
+            }
+            viewer.close(.init(code: 4001, reason: "removed by the operator"))
+            logger.notice("viewer kicked by the operator", metadata: ["viewer": "\(id)", "topic": "\(viewer.topic)", "by": "\(command.issuedBy)"])
+            return ack(true, "kicked \(id) (\(viewer.topic))")
+        case .pause, .resume:
+            guard let name = command.topic, let topic = try? TopicName(name) else { return ack(false, "invalid topic") }
+            let pause = command.action == .pause
+            let feed = state.withLock { state -> TopicFeed? in
+                if pause { state.pausedTopics.insert(topic) } else { state.pausedTopics.remove(topic) }
+                return state.feeds[topic]
+            }
+            feed?.setPaused(pause)
+            logger.notice("\(pause ? "paused" : "resumed") by the operator", metadata: ["topic": "\(topic)", "by": "\(command.issuedBy)"])
+            return ack(true, "\(pause ? "paused" : "resumed") \(topic) (\(feed?.viewerCount ?? 0) viewers here)")
+        case .switch:
+            guard let toName = command.to, let target = try? TopicName(toName) else { return ack(false, "switch needs a valid target topic") }
+            let movers: [ViewerConnection]
+            if let id = command.viewer {
+                movers = viewers.filter { $0.id == id }
+                if movers.isEmpty { return command.relay == nil ? nil : ack(false, "no viewer \(id) on \(relayID)") }
+            } else {
+                guard let name = command.topic else { return ack(false, "switch needs a viewer or a topic") }
+                movers = viewers.filter { $0.topic.value == name }
+            }
+            for viewer in movers {
+                let from = viewer.topic
+                detach(viewer, from: from)
+                viewer.setTopic(target)
+                viewer.restart()
+                viewer.send(notice: ViewerNotice.switched(to: target))
+                do { try await attach(viewer, to: target) } catch { viewer.close(.init(code: error.closeCode, reason: error.description)) }
+            }
+            return ack(true, "moved \(movers.count) viewer\(movers.count == 1 ? "" : "s") to \(target)")
+        }
+    }
+
+    // MARK: - Status
+
+    /// This relay's status document: sessions, per-topic throughput, consumer lag, latency.
+    /// Starts a new measurement window.
+    public func status(address: String) -> RelayStatus {
+        let now = currentMilliseconds()
+        let snapshot = metrics.snapshot(nowMilliseconds: now)
+        let (publishers, feeds, paused, previousBytes, previousTime) = state.withLock { state in
+            (Array(state.publishers.values), state.feeds, state.pausedTopics, state.bytesAtLastStatus, state.lastStatusMilliseconds)
+        }
+        let elapsed = Double(max(1, now - (previousTime == 0 ? startedAtMilliseconds : previousTime))) / 1000
+        var bytesNow: [String: Int64] = [:]
+        func bitrate(_ id: String, _ bytes: Int64) -> Int64 {
+            bytesNow[id] = bytes
+            return Int64(Double(max(0, bytes - (previousBytes[id] ?? 0))) * 8 / elapsed)
+        }
+        var sessions: [SessionStatus] = []
+        for session in publishers {
+            let id = "p-" + session.id.prefix(8)
+            let bytes = Int64(session.counters.bytes)
+            sessions.append(SessionStatus(id: id, role: .publisher, topic: session.topic.value, remoteAddress: session.remoteAddress,
+                                          userAgent: session.userAgent, connectedAtMilliseconds: session.startedMilliseconds,
+                                          bytes: bytes, bitrate: bitrate(id, bytes)))
+        }
+        var viewerDelays: [String: [Int64]] = [:]
+        for feed in feeds.values {
+            for viewer in feed.viewers {
+                let report = viewer.pageReport
+                let bytes = viewer.bytesWritten
+                if let delay = report.liveDelayMilliseconds { viewerDelays[viewer.topic.value, default: []].append(delay) }
+                sessions.append(SessionStatus(id: viewer.id, role: .viewer, topic: viewer.topic.value, remoteAddress: viewer.remoteAddress,
+                                              userAgent: viewer.userAgent, connectedAtMilliseconds: viewer.connectedAtMilliseconds,
+                                              bytes: bytes, bitrate: bitrate(viewer.id, bytes), skipped: Int64(viewer.skippedForSlowness),
+                                              liveDelayMilliseconds: report.liveDelayMilliseconds,
+                                              state: paused.contains(viewer.topic) ? "paused" : report.state))
+            }
+        }
+        var names = Set(feeds.keys.map(\.value)).union(publishers.map(\.topic.value)).union(snapshot.keys)
+        names.formUnion(paused.map(\.value))
+        let topics = names.sorted().map { name -> TopicStatus in
+            let measured = snapshot[name]
+            let feed = feeds.first { $0.key.value == name }?.value
+            let consumer = feed?.consumerStatus(nowMilliseconds: now)
+            metrics.setGauges(topic: name, lag: consumer?.lag, viewers: feed?.viewerCount ?? 0)
+            var latency = measured?.latency ?? []
+            if let delays = viewerDelays[name]?.sorted(), !delays.isEmpty {
+                func at(_ p: Double) -> Double { Double(delays[min(delays.count - 1, Int(Double(delays.count - 1) * p))]) }
+                latency.append(LatencySummary(stage: .viewerDelay, count: delays.count, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1)))
+            }
+            return TopicStatus(
+                name: name, paused: paused.contains { $0.value == name },
+                publishers: publishers.filter { $0.topic.value == name }.count, viewers: feed?.viewerCount ?? 0,
+                inFragmentsPerSecond: measured?.rates.inFragments ?? 0, inBytesPerSecond: measured?.rates.inBytes ?? 0,
+                outFragmentsPerSecond: measured?.rates.outFragments ?? 0, outBytesPerSecond: measured?.rates.outBytes ?? 0,
+                consumer: consumer, latency: latency
+            )
+        }
+        state.withLock {
+            $0.bytesAtLastStatus = bytesNow
+            $0.lastStatusMilliseconds = now
+        }
+        return RelayStatus(relay: settings.relayID, address: address, startedAtMilliseconds: startedAtMilliseconds,
+                           sentAtMilliseconds: now, sessions: sessions, topics: topics)
     }
 
     // MARK: - Topics

@@ -1,3 +1,4 @@
+import ControlPlane
 import Foundation
 import Kafka
 import Logging
@@ -13,6 +14,7 @@ final class TopicFeed: Sendable {
     private let consumer: KafkaConsumer
     private let logger: Logger
     private let settings: RelaySettings
+    private let metrics: TopicMetrics
     private let state: Locked<FeedState>
     private let pollThread: Locked<KafkaPollThread?> = Locked(nil)
 
@@ -25,16 +27,21 @@ final class TopicFeed: Sendable {
         var window: Int64
         var lastError: String?
         var malformed = 0
+        var paused: Bool
+        /// Ingest time of the newest fragment consumed live.
+        var newestConsumedIngest: Int64?
     }
 
-    init(topic: TopicName, kafka: KafkaConfiguration, settings: RelaySettings, logger: Logger) throws(KafkaError) {
+    init(topic: TopicName, kafka: KafkaConfiguration, settings: RelaySettings, metrics: TopicMetrics, paused: Bool,
+         logger: Logger) throws(KafkaError) {
         self.topic = topic
         self.settings = settings
+        self.metrics = metrics
         var logger = logger
         logger[metadataKey: "topic"] = "\(topic)"
         self.logger = logger
         self.consumer = try KafkaConsumer(configuration: kafka, logger: logger)
-        self.state = Locked(FeedState(cache: KeyframeCache(maxBytes: settings.keyframeCacheBytes), window: settings.catchUpWindow))
+        self.state = Locked(FeedState(cache: KeyframeCache(maxBytes: settings.keyframeCacheBytes), window: settings.catchUpWindow, paused: paused))
     }
 
     /// Finds where to start and begins polling. Blocking (a watermark query): call off the
@@ -100,7 +107,8 @@ final class TopicFeed: Sendable {
     }
 
     private func deliver(_ fragment: StreamFragment) {
-        state.withLock { state in
+        let now = currentMilliseconds()
+        let live = state.withLock { state in
             state.lastError = nil
             if let last = state.cache.fragments.last, !fragment.isKeyframe, !fragment.isEnd,
                last.session == fragment.session, last.sequence &+ 1 != fragment.sequence
@@ -109,9 +117,42 @@ final class TopicFeed: Sendable {
                 for viewer in state.viewers.values { viewer.restart() }
             }
             state.cache.add(fragment)
-            guard !state.catchingUp else { return }
+            guard !state.catchingUp else { return false }
+            state.newestConsumedIngest = fragment.ingestMilliseconds
+            guard !state.paused else { return true }
             for viewer in state.viewers.values { viewer.offer(fragment) }
+            return true
         }
+        if live, !fragment.isEnd {
+            metrics.recordLatency(topic: topic.value, stage: .consumed, milliseconds: now - fragment.ingestMilliseconds)
+        }
+    }
+
+    /// Pauses or resumes delivery to this feed's viewers. Kafka and the cache keep everything;
+    /// on resume viewers restart at the latest keyframe.
+    func setPaused(_ paused: Bool) {
+        state.withLock { state in
+            guard state.paused != paused else { return }
+            state.paused = paused
+            for viewer in state.viewers.values {
+                if paused {
+                    viewer.restart()
+                    viewer.send(notice: ViewerNotice.paused(topic: topic))
+                } else {
+                    viewer.send(notice: ViewerNotice.resumed(topic: topic))
+                    if !state.catchingUp { Self.join(viewer, cache: state.cache, topic: topic) }
+                }
+            }
+        }
+    }
+
+    /// Where this feed's consumer is, for the status document. Non-blocking.
+    func consumerStatus(nowMilliseconds: Int64) -> ConsumerStatus? {
+        guard let position = consumer.position(topic: topic.value),
+              let marks = consumer.cachedWatermarks(topic: topic.value)
+        else { return nil }
+        let newest = state.withLock { $0.newestConsumedIngest }
+        return ConsumerStatus(position: position, highWatermark: marks.high, newestAgeMilliseconds: newest.map { nowMilliseconds - $0 })
     }
 
     private func caughtUp(at offset: Int64) {
@@ -141,6 +182,7 @@ final class TopicFeed: Sendable {
         guard state.catchingUp else { return }
         state.catchingUp = false
         state.cache.dropIfStale(nowMilliseconds: currentMilliseconds(), maxAgeMilliseconds: settings.staleStreamMilliseconds)
+        guard !state.paused else { return }
         for viewer in state.viewers.values { join(viewer, cache: state.cache, topic: topic) }
     }
 
@@ -154,7 +196,11 @@ final class TopicFeed: Sendable {
 
     func add(_ viewer: ViewerConnection) {
         state.withLock { state in
-            state.viewers[viewer.id] = viewer
+            state.viewers[viewer.number] = viewer
+            if state.paused {
+                viewer.send(notice: ViewerNotice.paused(topic: topic))
+                return
+            }
             guard !state.catchingUp else { return }
             state.cache.dropIfStale(nowMilliseconds: currentMilliseconds(), maxAgeMilliseconds: settings.staleStreamMilliseconds)
             Self.join(viewer, cache: state.cache, topic: topic)
@@ -165,12 +211,14 @@ final class TopicFeed: Sendable {
     @discardableResult
     func remove(_ viewer: ViewerConnection) -> Int {
         state.withLock { state in
-            state.viewers[viewer.id] = nil
+            state.viewers[viewer.number] = nil
             return state.viewers.count
         }
     }
 
     var viewerCount: Int { state.withLock { $0.viewers.count } }
+
+    var viewers: [ViewerConnection] { state.withLock { Array($0.viewers.values) } }
 
     /// Newest fragment this feed has seen (its ingest time), if any.
     var newestIngestMilliseconds: Int64? { state.withLock { $0.cache.newestIngestMilliseconds } }
@@ -190,6 +238,7 @@ final class TopicFeed: Sendable {
     }
 }
 
-func currentMilliseconds() -> Int64 {
+/// Wall-clock time in milliseconds since the Unix epoch (the unit of `kvb-ingest-ms`).
+public func currentMilliseconds() -> Int64 {
     Int64((Date().timeIntervalSince1970 * 1000).rounded())
 }

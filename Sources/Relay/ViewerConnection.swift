@@ -1,28 +1,49 @@
 import Kafka
 import Logging
 
-/// One viewer's side of the fan-out: its bounded queue (``ViewerStreamState``) and the writer
-/// waiting on it. The feed's poll thread offers fragments without ever blocking; the viewer's
-/// socket task takes frames with ``next()``.
+/// One viewer's side of the fan-out: its bounded queue (``ViewerStreamState``), the writer waiting
+/// on it, and what the operator sees of it. The feed's poll thread offers fragments without ever
+/// blocking; the viewer's socket task takes frames with ``next()``.
 public final class ViewerConnection: Sendable {
-    public let id: UInt64
-    public let topic: TopicName
+    public let number: UInt64
     public let remoteAddress: String
+    public let userAgent: String
+    public let connectedAtMilliseconds: Int64
+
+    /// The session id shown to operators and used in commands: `v-N`.
+    public var id: String { "v-\(number)" }
+
+    /// Why the relay is closing this viewer (the socket task closes with it).
+    public struct CloseRequest: Sendable, Equatable {
+        public var code: UInt16
+        public var reason: String
+    }
 
     private struct Inner: Sendable {
+        var topic: TopicName
         var stream: ViewerStreamState
-        var waiter: CheckedContinuation<ViewerFrame?, Never>?
+        var waiter: CheckedContinuation<ViewerDelivery?, Never>?
         var closed = false
+        var closeRequest: CloseRequest?
+        var bytesWritten: Int64 = 0
+        var liveDelayMilliseconds: Int64?
+        var pageState: String?
     }
 
     private let inner: Locked<Inner>
 
-    init(id: UInt64, topic: TopicName, remoteAddress: String, maxQueuedBytes: Int) {
-        self.id = id
-        self.topic = topic
+    init(number: UInt64, topic: TopicName, remoteAddress: String, userAgent: String, connectedAtMilliseconds: Int64, maxQueuedBytes: Int) {
+        self.number = number
         self.remoteAddress = remoteAddress
-        self.inner = Locked(Inner(stream: ViewerStreamState(maxQueuedBytes: maxQueuedBytes)))
+        self.userAgent = userAgent
+        self.connectedAtMilliseconds = connectedAtMilliseconds
+        self.inner = Locked(Inner(topic: topic, stream: ViewerStreamState(maxQueuedBytes: maxQueuedBytes)))
     }
+
+    /// The topic it watches (a switch changes it).
+    public var topic: TopicName { inner.withLock { $0.topic } }
+
+    func setTopic(_ topic: TopicName) { inner.withLock { $0.topic = topic } }
 
     /// Offers a fragment (from the feed's thread). Never blocks.
     @discardableResult
@@ -46,34 +67,58 @@ public final class ViewerConnection: Sendable {
     /// Bytes queued for this viewer right now.
     public var queuedBytes: Int { inner.withLock { $0.stream.queuedBytes } }
 
+    /// Bytes written to its socket so far.
+    public var bytesWritten: Int64 { inner.withLock { $0.bytesWritten } }
+
+    /// The page's own report: live delay and state.
+    public var pageReport: (liveDelayMilliseconds: Int64?, state: String?) {
+        inner.withLock { ($0.liveDelayMilliseconds, $0.pageState) }
+    }
+
+    /// Records that `bytes` were written to the socket.
+    public func didWrite(bytes: Int) {
+        inner.withLock { $0.bytesWritten += Int64(bytes) }
+    }
+
+    /// The page reported its live delay and state.
+    public func report(liveDelayMilliseconds: Int64?, state: String?) {
+        inner.withLock {
+            if let liveDelayMilliseconds { $0.liveDelayMilliseconds = liveDelayMilliseconds }
+            if let state { $0.pageState = String(state.prefix(32)) }
+        }
+    }
+
+    /// Set when the relay decided to close this viewer (kick): the socket task closes with it.
+    public var closeRequest: CloseRequest? { inner.withLock { $0.closeRequest } }
+
     private func update<R>(_ body: (inout ViewerStreamState) -> R) -> R {
-        let (result, resume) = inner.withLock { inner -> (R, (CheckedContinuation<ViewerFrame?, Never>, ViewerFrame)?) in
+        let (result, resume) = inner.withLock { inner -> (R, (CheckedContinuation<ViewerDelivery?, Never>, ViewerDelivery)?) in
             let result = body(&inner.stream)
-            if let waiter = inner.waiter, let frame = inner.stream.next() {
+            if let waiter = inner.waiter, let delivery = inner.stream.nextDelivery() {
                 inner.waiter = nil
-                return (result, (waiter, frame))
+                return (result, (waiter, delivery))
             }
             return (result, nil)
         }
-        if let (waiter, frame) = resume { waiter.resume(returning: frame) }
+        if let (waiter, delivery) = resume { waiter.resume(returning: delivery) }
         return result
     }
 
     /// The next frame to write; waits until there is one. nil once the viewer is closed or the
     /// calling task is cancelled.
-    public func next() async -> ViewerFrame? {
-        if let ready = inner.withLock({ inner -> ViewerFrame?? in
+    public func next() async -> ViewerDelivery? {
+        if let ready = inner.withLock({ inner -> ViewerDelivery?? in
             if inner.closed { return .some(nil) }
-            if let frame = inner.stream.next() { return .some(frame) }
+            if let delivery = inner.stream.nextDelivery() { return .some(delivery) }
             return nil
         }) {
             return ready
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let immediate = inner.withLock { inner -> ViewerFrame?? in
+                let immediate = inner.withLock { inner -> ViewerDelivery?? in
                     if inner.closed || Task.isCancelled { return .some(nil) }
-                    if let frame = inner.stream.next() { return .some(frame) }
+                    if let delivery = inner.stream.nextDelivery() { return .some(delivery) }
                     inner.waiter = continuation
                     return nil
                 }
@@ -84,10 +129,12 @@ public final class ViewerConnection: Sendable {
         }
     }
 
-    /// Ends the viewer: a waiting ``next()`` returns nil. Idempotent.
-    public func close() {
-        let waiter = inner.withLock { inner -> CheckedContinuation<ViewerFrame?, Never>? in
+    /// Ends the viewer: a waiting ``next()`` returns nil. With a request, the socket task closes
+    /// the WebSocket with its code and reason. Idempotent; the first request wins.
+    public func close(_ request: CloseRequest? = nil) {
+        let waiter = inner.withLock { inner -> CheckedContinuation<ViewerDelivery?, Never>? in
             inner.closed = true
+            if inner.closeRequest == nil { inner.closeRequest = request }
             defer { inner.waiter = nil }
             return inner.waiter
         }

@@ -11,6 +11,12 @@ public enum ViewerFrame: Sendable, Equatable {
     }
 }
 
+/// A frame taken from a viewer's queue, with the ingest time of the fragment it carries.
+public struct ViewerDelivery: Sendable, Equatable {
+    public var frame: ViewerFrame
+    public var ingestMilliseconds: Int64?
+}
+
 /// The JSON control messages a viewer receives (docs/PROTOCOL.md).
 public enum ViewerNotice {
     public static func hello(topic: TopicName, relay: String) -> String {
@@ -22,6 +28,9 @@ public enum ViewerNotice {
     }
     public static func skipped(_ count: Int) -> String { #"{"type":"skipped","fragments":\#(count)}"# }
     public static func ended(session: String) -> String { #"{"type":"ended","session":"\#(jsonEscaped(session))"}"# }
+    public static func paused(topic: TopicName) -> String { #"{"type":"paused","topic":"\#(topic)"}"# }
+    public static func resumed(topic: TopicName) -> String { #"{"type":"resumed","topic":"\#(topic)"}"# }
+    public static func switched(to topic: TopicName) -> String { #"{"type":"switched","topic":"\#(topic)"}"# }
     public static func error(_ message: String) -> String { #"{"type":"error","message":"\#(jsonEscaped(message))"}"# }
 }
 

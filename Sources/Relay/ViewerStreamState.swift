@@ -30,7 +30,7 @@ public struct ViewerStreamState: Sendable {
     /// Fragments this viewer did not get because it was too slow.
     public private(set) var skippedForSlowness = 0
 
-    private var queue = Deque<(frame: ViewerFrame, startsSession: String?)>()
+    private var queue = Deque<(frame: ViewerFrame, startsSession: String?, ingestMilliseconds: Int64?)>()
     /// The session whose init segment the viewer has actually been given (dequeued).
     private var deliveredSession: String?
     /// The session the queue leads to once drained.
@@ -59,7 +59,7 @@ public struct ViewerStreamState: Sendable {
         let result: OfferResult
         switch phase {
         case .streaming(let session) where session == fragment.session:
-            enqueue(.binary(fragment.bytes))
+            enqueue(.binary(fragment.bytes), ingestMilliseconds: fragment.ingestMilliseconds)
             result = .queued
         case .streaming, .waitingForKeyframe:
             guard fragment.isKeyframe, let initSegment = fragment.initSegment else {
@@ -76,7 +76,7 @@ public struct ViewerStreamState: Sendable {
                 enqueue(.binary(initSegment), startsSession: fragment.session)
             }
             skippedSinceLastDelivery = 0
-            enqueue(.binary(fragment.bytes))
+            enqueue(.binary(fragment.bytes), ingestMilliseconds: fragment.ingestMilliseconds)
             phase = .streaming(session: fragment.session)
             result = .queued
         }
@@ -97,15 +97,18 @@ public struct ViewerStreamState: Sendable {
     }
 
     /// Takes the next frame to write to the viewer's socket.
-    public mutating func next() -> ViewerFrame? {
+    public mutating func next() -> ViewerFrame? { nextDelivery()?.frame }
+
+    /// Takes the next frame with the ingest time of the fragment it carries (for latency).
+    public mutating func nextDelivery() -> ViewerDelivery? {
         guard let item = queue.popFirst() else { return nil }
         queuedBytes -= item.frame.byteCount
         if let session = item.startsSession { deliveredSession = session }
-        return item.frame
+        return ViewerDelivery(frame: item.frame, ingestMilliseconds: item.ingestMilliseconds)
     }
 
-    private mutating func enqueue(_ frame: ViewerFrame, startsSession: String? = nil) {
-        queue.append((frame, startsSession))
+    private mutating func enqueue(_ frame: ViewerFrame, startsSession: String? = nil, ingestMilliseconds: Int64? = nil) {
+        queue.append((frame, startsSession, ingestMilliseconds))
         queuedBytes += frame.byteCount
         if let startsSession { queuedSession = startsSession }
     }

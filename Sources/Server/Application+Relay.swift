@@ -3,12 +3,14 @@ import Hummingbird
 import HummingbirdWebSocket
 import Kafka
 import Logging
+import Prometheus
 import Relay
 
 /// Builds the relay's HTTP application: pages, API, health, and the two WebSocket endpoints.
 func makeApplication(
     relay: Relay, connections: ConnectionRegistry, kafka: KafkaConfiguration, embedded: Bool,
-    host: String, port: Int, staticDir: String, logger: Logger
+    host: String, port: Int, staticDir: String, prometheus: PrometheusCollectorRegistry, logger: Logger,
+    onRunning: @escaping @Sendable (_ address: String) async -> Void
 ) -> some ApplicationProtocol {
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: FileMiddleware(staticDir, urlBasePath: "/static", searchForIndexHtml: false, logger: logger))
@@ -24,6 +26,15 @@ func makeApplication(
         let data = try JSONEncoder().encode(["topics": topics])
         return Response.json(String(decoding: data, as: UTF8.self))
     }
+    router.get("/metrics") { _, _ in
+        // Refresh lag and viewer gauges between status documents? They are set every second by
+        // the control plane agent; counters and latency histograms are live.
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: prometheus.emitToBuffer()))
+        )
+    }
     router.get("/") { _, _ in
         let topics = await relay.topicSummaries()
         return Response(
@@ -34,10 +45,10 @@ func makeApplication(
     }
 
     let handlers = WebSocketHandlers(relay: relay, connections: connections)
-    router.ws("/ws/publish/:topic") { inbound, outbound, context in
+    router.ws("/ws/publish/:topic", shouldUpgrade: requireUpgrade) { inbound, outbound, context in
         await handlers.publish(inbound: inbound, outbound: outbound, context: context)
     }
-    router.ws("/ws/watch/:topic") { inbound, outbound, context in
+    router.ws("/ws/watch/:topic", shouldUpgrade: requireUpgrade) { inbound, outbound, context in
         await handlers.watch(inbound: inbound, outbound: outbound, context: context)
     }
 
@@ -57,9 +68,20 @@ func makeApplication(
             print("  watch:     http://\(shownHost):\(shownPort)/watch.html?topic=demo")
             print("  original:  http://\(shownHost):\(shownPort)/static/index.html")
             fflush(nil)
+            await onRunning("http://\(shownHost):\(shownPort)")
         },
         logger: logger
     )
+}
+
+/// The WebSocket endpoints answer a plain HTTP request with 400 and a hint. (A WebSocket with a bad
+/// topic is accepted and then closed with 4400 and the reason, which a browser can read; it
+/// cannot read an HTTP refusal of the handshake.)
+@Sendable func requireUpgrade(_ request: Request, _ context: RelayRequestContext) async throws -> RouterShouldUpgrade {
+    guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+        throw HTTPError(.badRequest, message: "This is a WebSocket endpoint (see docs/PROTOCOL.md).")
+    }
+    return .upgrade([:])
 }
 
 extension Response {

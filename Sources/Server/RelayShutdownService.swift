@@ -1,3 +1,5 @@
+import Dispatch
+import Kafka
 import Logging
 import Relay
 import ServiceLifecycle
@@ -8,6 +10,7 @@ import ServiceLifecycle
 struct RelayShutdownService: Service {
     let relay: Relay
     let connections: ConnectionRegistry
+    let agent: Locked<ControlPlaneAgent?>
     let logger: Logger
 
     func run() async throws {
@@ -15,6 +18,14 @@ struct RelayShutdownService: Service {
         logger.info("shutting down: closing \(connections.count) connections")
         relay.beginShutdown()
         await connections.closeAll(timeout: .seconds(5))
+        if let agent = agent.withLock({ $0 }) {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    agent.stop()
+                    continuation.resume()
+                }
+            }
+        }
         await relay.shutdown()
         logger.info("Kafka producer flushed")
     }

@@ -4,6 +4,8 @@ import Hummingbird
 import HummingbirdWebSocket
 import Kafka
 import Logging
+import Metrics
+import Prometheus
 import Relay
 import ServiceLifecycle
 import UnixSignals
@@ -35,6 +37,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = bootstrapLogging(level: logLevel, label: "kvb.relay")
+        let prometheus = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
         let environment = ProcessInfo.processInfo.environment
         let extra = try parseProperties(kafkaProperties)
 
@@ -59,11 +63,21 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let relay = try Relay(settings: RelaySettings(relayID: id), kafka: kafka, logger: logger, createTopic: createTopic)
         let connections = ConnectionRegistry()
+        let agent = Locked<ControlPlaneAgent?>(nil)
         let app = makeApplication(
             relay: relay, connections: connections, kafka: kafka, embedded: embedded != nil,
-            host: host, port: port, staticDir: staticDir, logger: logger
-        )
-        let shutdown = RelayShutdownService(relay: relay, connections: connections, logger: logger)
+            host: host, port: port, staticDir: staticDir, prometheus: prometheus, logger: logger
+        ) { address in
+            // The control plane starts once the relay's address is known.
+            do {
+                let started = try ControlPlaneAgent(relay: relay, address: address, logger: logger)
+                agent.withLock { $0 = started }
+                DispatchQueue.global().async { started.start() }
+            } catch {
+                logger.error("control plane unavailable: \(error)")
+            }
+        }
+        let shutdown = RelayShutdownService(relay: relay, connections: connections, agent: agent, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: app), .init(service: shutdown)],

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import Relay
+import ControlPlane
 
 /// The publish and watch WebSocket endpoints (protocol in docs/PROTOCOL.md).
 struct WebSocketHandlers: Sendable {
@@ -22,7 +23,7 @@ struct WebSocketHandlers: Sendable {
         let session: PublishSession
         do {
             let topic = try TopicName(context.requestContext.parameters.get("topic") ?? "")
-            session = try await relay.openPublisher(topic: topic, remoteAddress: remote)
+            session = try await relay.openPublisher(topic: topic, remoteAddress: remote, userAgent: userAgent(context))
         } catch let error as RelayError {
             await close(outbound, with: error, logger: context.logger)
             return
@@ -73,7 +74,7 @@ struct WebSocketHandlers: Sendable {
         let viewer: ViewerConnection
         do {
             let topic = try TopicName(context.requestContext.parameters.get("topic") ?? "")
-            viewer = try await relay.openViewer(topic: topic, remoteAddress: remote)
+            viewer = try await relay.openViewer(topic: topic, remoteAddress: remote, userAgent: userAgent(context))
         } catch let error as RelayError {
             await close(outbound, with: error, logger: context.logger)
             return
@@ -89,19 +90,31 @@ struct WebSocketHandlers: Sendable {
             relay.closeViewer(viewer)
             connections.unregister(token)
         }
+        let metrics = relay.metrics
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Viewers may send stats; reading also tells us when the socket closes.
+                // Viewers send their live delay; reading also tells us when the socket closes.
                 do {
-                    for try await _ in inbound.messages(maxSize: 64 << 10) {}
+                    for try await message in inbound.messages(maxSize: 64 << 10) {
+                        guard case .text(let text) = message, let report = ViewerReport(json: text) else { continue }
+                        viewer.report(liveDelayMilliseconds: report.delayMilliseconds, state: report.state)
+                    }
                 } catch {}
             }
             group.addTask {
-                while let frame = await viewer.next() {
+                while let delivery = await viewer.next() {
                     do {
-                        switch frame {
-                        case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
-                        case .text(let text): try await outbound.write(.text(text))
+                        switch delivery.frame {
+                        case .binary(let bytes):
+                            try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                            let topic = viewer.topic.value
+                            metrics.recordOut(topic: topic, bytes: bytes.count)
+                            if let ingest = delivery.ingestMilliseconds {
+                                metrics.recordLatency(topic: topic, stage: .written, milliseconds: currentMilliseconds() - ingest)
+                            }
+                            viewer.didWrite(bytes: bytes.count)
+                        case .text(let text):
+                            try await outbound.write(.text(text))
                         }
                     } catch {
                         return
@@ -111,6 +124,15 @@ struct WebSocketHandlers: Sendable {
             await group.next()
             group.cancelAll()
         }
+        if let request = viewer.closeRequest {
+            context.logger.notice("closing viewer \(viewer.id): \(request.reason)", metadata: ["code": "\(request.code)"])
+            try? await outbound.write(.text(ViewerNotice.error(request.reason)))
+            try? await outbound.close(.init(codeNumber: Int(request.code)), reason: request.reason)
+        }
+    }
+
+    private func userAgent(_ context: Context) -> String {
+        String((context.request.headers[.userAgent] ?? "").prefix(200))
     }
 
     // MARK: Errors
