@@ -51,7 +51,7 @@ browser-test: deps venv
 	$(SWIFT) build
 	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/browser
 
-test: swift-test
+test: swift-test browser-test
 
 clean:
 	rm -rf .build $(VENV)

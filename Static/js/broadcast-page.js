@@ -1,0 +1,53 @@
+// broadcast.html?topic=NAME[&autostart=1]
+import { Publisher } from './publisher.js';
+import { formatBytes, logLine, renderFields, renderState, topicFromQuery, topicProblem } from './util.js';
+
+const topic = topicFromQuery();
+const $ = (id) => document.getElementById(id);
+
+if (!topic) {
+  $('topic-form').hidden = false;
+  $('player-area').hidden = true;
+} else {
+  $('topic').textContent = topic;
+  document.title = `kvb · broadcast ${topic}`;
+  $('watch-link').href = `watch.html?topic=${encodeURIComponent(topic)}`;
+  const pub = new Publisher({ topic, video: $('preview') });
+  window.kvbBroadcast = pub;
+
+  const render = () => {
+    const s = pub.stats || {};
+    renderState($('state'), pub.state);
+    renderFields($('stats'), [
+      ['recording', pub.mimeType ? `${pub.mimeType}${pub.audio ? '' : ' (no audio)'}` : null],
+      ['sent', `${formatBytes(pub.bytesSent)} in ${pub.chunksSent} chunks`],
+      ['relay parsed', s.bytes != null ? formatBytes(s.bytes) : null],
+      ['fragments', s.fragments],
+      ['keyframes', s.keyframes],
+      ['acked by Kafka', s.acked],
+      ['failed', s.failed],
+      ['session', pub.session],
+      ['relay', pub.relay],
+      ['reconnects', pub.reconnects],
+    ]);
+    $('error').textContent = pub.lastError || '';
+    const running = !['idle', 'stopped', 'error', 'kicked'].includes(pub.state);
+    $('start').disabled = running;
+    $('stop').disabled = !running;
+  };
+  let lastLogged = null;
+  pub.addEventListener('change', () => {
+    render();
+    if (pub.state !== lastLogged) {
+      lastLogged = pub.state;
+      logLine($('log'), `state ${pub.state}${pub.lastError && pub.state !== 'live' ? ` (${pub.lastError})` : ''}`);
+    }
+  });
+  pub.addEventListener('note', (e) => logLine($('log'), e.detail));
+  $('start').addEventListener('click', () => pub.start());
+  $('stop').addEventListener('click', () => pub.stop());
+  const problem = topicProblem(topic);
+  if (problem) $('error').textContent = problem;
+  render();
+  if (new URLSearchParams(location.search).get('autostart') === '1') pub.start();
+}

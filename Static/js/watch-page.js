@@ -1,0 +1,40 @@
+// watch.html?topic=NAME
+import { Player } from './player.js';
+import { formatBytes, formatSeconds, logLine, renderFields, renderState, topicFromQuery } from './util.js';
+
+const topic = topicFromQuery();
+const $ = (id) => document.getElementById(id);
+
+if (!topic) {
+  $('topic-form').hidden = false;
+  $('player-area').hidden = true;
+} else {
+  $('topic').textContent = topic;
+  document.title = `kvb · watch ${topic}`;
+  $('broadcast-link').href = `broadcast.html?topic=${encodeURIComponent(topic)}`;
+  const player = new Player({ topic, video: $('video') });
+  window.kvbWatch = player;
+
+  player.addEventListener('change', () => {
+    renderState($('state'), player.state, player.message);
+    renderFields($('stats'), [
+      ['live delay', formatSeconds(player.delaySeconds)],
+      ['frames decoded', player.framesDecoded],
+      ['received', `${formatBytes(player.bytesReceived)} in ${player.fragments} fragments`],
+      ['type', player.mimeType],
+      ['resets', player.resets],
+      ['skipped fragments', player.skipped],
+      ['relay', player.relay],
+      ['reconnects', player.reconnects],
+    ]);
+  });
+  let lastState = null;
+  player.addEventListener('change', () => {
+    if (player.state !== lastState) {
+      lastState = player.state;
+      logLine($('log'), `${player.state}: ${player.message}`);
+    }
+  });
+  player.addEventListener('note', (e) => logLine($('log'), e.detail));
+  player.start();
+}
