@@ -12,7 +12,7 @@ APT_PACKAGES := librdkafka-dev libncurses-dev pkg-config chromium fonts-dejavu-c
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test deps venv build build-release swift-test browser-test broker clean bench
+.PHONY: run test deps venv build build-release swift-test browser-test integration-test broker clean bench console
 
 # System packages, installed only when something is missing.
 deps:
@@ -59,3 +59,8 @@ clean:
 bench: deps
 	$(SWIFT) build -c release --product kvb-bench
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench Tests/WebMTests/Fixtures/vp8-opus.webm
+
+# The operator console; finds the embedded cluster of a `make run` relay started in this folder.
+console: deps
+	$(SWIFT) build --product kvb-console
+	$$($(SWIFT) build --show-bin-path)/kvb-console

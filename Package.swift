@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "kvb-server", targets: ["Server"]),
         .executable(name: "kvb-bench", targets: ["Bench"]),
+        .executable(name: "kvb-console", targets: ["Console"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "WebM", targets: ["WebM"]),
         .library(name: "Relay", targets: ["Relay"]),
@@ -35,6 +36,12 @@ let package = Package(
             name: "CRdKafka",
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
+        ),
+        // C shim for ncursesw: its globals and function-like macros do not import into Swift.
+        .systemLibrary(
+            name: "CNcurses",
+            pkgConfig: "ncursesw",
+            providers: [.apt(["libncurses-dev"])]
         ),
         // Swift types over librdkafka: configuration, producer, consumer, admin, embedded cluster.
         .target(
@@ -75,6 +82,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The `kvb-console` executable: the operator console in ncurses, over Kafka.
+        .executableTarget(
+            name: "Console",
+            dependencies: [
+                "CNcurses", "ConsoleUI", "ControlPlane", "Kafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -35,7 +35,7 @@ public enum Format {
     /// `—` when unknown, `0.4 ms`, `12 ms`, `1.25 s`.
     public static func milliseconds(_ value: Double?) -> String {
         guard let value, value.isFinite else { return "—" }
-        if value >= 1000 { return "\(decimal(value / 1000, places: 2)) s" }
+        if value >= 1000 { return "\(decimal(value / 1000, places: value < 10_000 ? 2 : value < 100_000 ? 1 : 0)) s" }
         return "\(decimal(value, places: value < 10 ? 1 : 0)) ms"
     }
 

@@ -133,10 +133,10 @@ public struct Screen: Sendable, Equatable {
         case .filter:
             return [Span(Format.fit(" /" + state.filter + "▏  (Enter to keep, Esc to clear)", width), .dialog)]
         default:
-            let hints = " ?:help /:filter s:sort k:kick p:pause t:switch q:quit"
+            let hints = " ?:help /:filter s:sort k:kick p:pause t:switch q:quit "
             let message = " " + state.statusLine
-            let hintWidth = min(hints.count, max(0, width - message.count - 1))
-            let shownHints = hintWidth >= 20 ? String(hints.suffix(hintWidth)) : ""
+            // Key hints only where the message leaves room for all of them.
+            let shownHints = message.count + hints.count <= width ? hints : ""
             return [Span(Format.fit(message, width - shownHints.count), state.statusIsError ? .error : .ok),
                     Span(shownHints, .dim)]
         }
@@ -165,7 +165,7 @@ public struct Screen: Sendable, Equatable {
         }
         // Too narrow: shrink flexible columns, then drop columns from the right.
         while widths.reduce(0, +) + gaps > total {
-            if let index = flexible.first(where: { widths[$0] > 4 }) {
+            if let index = flexible.filter({ widths[$0] > 4 }).max(by: { widths[$0] < widths[$1] }) {
                 widths[index] -= 1
             } else if let last = widths.lastIndex(where: { $0 > 0 }) {
                 widths[last] = 0

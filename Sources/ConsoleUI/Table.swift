@@ -46,8 +46,8 @@ public struct Table: Sendable, Equatable {
         switch view {
         case .relays:
             [Column("RELAY", 16, flexible: true), Column("ADDRESS", 22, flexible: true), Column("UPTIME", 7, .right),
-             Column("PUB", 4, .right), Column("VIEW", 5, .right), Column("IN", 10, .right), Column("OUT", 10, .right),
-             Column("STATE", 6)]
+             Column("PUB", 4, .right), Column("VIEW", 5, .right), Column("IN", 9, .right), Column("OUT", 9, .right),
+             Column("STATE", 5)]
         case .sessions:
             [Column("ROLE", 4), Column("ID", 10), Column("TOPIC", 12, flexible: true), Column("RELAY", 12, flexible: true),
              Column("REMOTE", 15, flexible: true), Column("SINCE", 6, .right), Column("RATE", 9, .right),

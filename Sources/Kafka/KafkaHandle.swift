@@ -101,13 +101,7 @@ private let kvbDeliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<r
     let error = message.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(message.err, context: "delivery failed")
     let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
     let opaque = UInt64(UInt(bitPattern: message._private)) &- 1
-    var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-    var copy = message
-    let timestamp = rd_kafka_message_timestamp(&copy, &timestampType)
-    callbacks.onDelivery(KafkaDeliveryReport(
-        id: opaque, topic: topic, partition: message.partition, offset: message.offset,
-        timestamp: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp, error: error
-    ))
+    callbacks.onDelivery(KafkaDeliveryReport(id: opaque, topic: topic, partition: message.partition, offset: message.offset, error: error))
 }
 
 extension KafkaHandle {

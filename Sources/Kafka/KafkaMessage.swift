@@ -65,8 +65,6 @@ public struct KafkaDeliveryReport: Sendable, Equatable {
     public var topic: String
     public var partition: Int32
     public var offset: Int64
-    /// The record's timestamp (set when it was produced), ms since the Unix epoch.
-    public var timestamp: Int64?
     public var error: KafkaError?
 }
 

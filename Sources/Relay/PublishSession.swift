@@ -27,6 +27,8 @@ public final class PublishSession: Sendable {
         var initSegment: [UInt8]?
         var nextSequence: UInt64 = 0
         var counters = Counters()
+        /// Ingest time of each fragment produced and not yet acknowledged (low 32 bits of seq).
+        var unacknowledged: [UInt32: Int64] = [:]
     }
 
     private let inner: Locked<Inner>
@@ -65,6 +67,7 @@ public final class PublishSession: Sendable {
                 case .initSegment(let segment):
                     inner.initSegment = segment.bytes
                 case .fragment(let fragment):
+                    inner.unacknowledged[UInt32(truncatingIfNeeded: inner.nextSequence)] = nowMilliseconds
                     fragments.append(StreamFragment(
                         session: id, sequence: inner.nextSequence, ingestMilliseconds: nowMilliseconds,
                         isKeyframe: fragment.isKeyframe, initSegment: fragment.isKeyframe ? inner.initSegment : nil,
@@ -88,14 +91,17 @@ public final class PublishSession: Sendable {
         }
     }
 
-    func delivered(error: String?) {
+    /// Kafka reported the fragment with this (truncated) sequence number; returns its ingest time.
+    func delivered(sequence: UInt32, error: String?) -> Int64? {
         inner.withLock { inner in
+            let ingest = inner.unacknowledged.removeValue(forKey: sequence)
             if let error {
                 inner.counters.failed += 1
                 inner.counters.lastDeliveryError = error
             } else {
                 inner.counters.acked += 1
             }
+            return ingest
         }
     }
 

@@ -60,9 +60,9 @@ public final class Relay: Sendable {
             lastKafkaError.withLock { $0 = (error.message, currentMilliseconds()) }
         }) { report in
             let session = sessions.withLock { $0[UInt32(truncatingIfNeeded: report.id >> 32)] }
-            session?.delivered(error: report.error?.message)
-            if session != nil, report.error == nil, let timestamp = report.timestamp {
-                metrics.recordLatency(topic: report.topic, stage: .acknowledged, milliseconds: currentMilliseconds() - timestamp)
+            let ingest = session?.delivered(sequence: UInt32(truncatingIfNeeded: report.id), error: report.error?.message)
+            if let ingest, report.error == nil {
+                metrics.recordLatency(topic: report.topic, stage: .acknowledged, milliseconds: currentMilliseconds() - ingest)
             }
         }
         let admin = try KafkaAdmin(configuration: kafka, logger: logger)

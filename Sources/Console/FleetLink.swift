@@ -1,0 +1,123 @@
+import ConsoleUI
+import ControlPlane
+import Foundation
+import Kafka
+import Logging
+
+/// The console's connection to the fleet: reads relay status documents and command
+/// acknowledgements from Kafka on its own thread, and publishes commands. Never dies on a bad
+/// record or on Kafka going away: it counts, reports and keeps retrying.
+final class FleetLink: Sendable {
+    struct Snapshot: Sendable {
+        var fleet = Fleet()
+        var acks: [CommandAck] = []
+        var ignoredRecords = 0
+        var lastError: String?
+        var lastErrorAt: Int64 = 0
+        var lastRecordAt: Int64 = 0
+    }
+
+    let bootstrap: String
+    private let consumer: KafkaConsumer
+    private let producer: KafkaProducer
+    private let state = Locked(Snapshot())
+    private let thread: Locked<KafkaPollThread?> = Locked(nil)
+
+    init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
+        bootstrap = configuration.bootstrapServers
+        consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+        let state = self.state
+        producer = try KafkaProducer(configuration: configuration, logger: logger, onError: { error in
+            state.withLock {
+                $0.lastError = error.message
+                $0.lastErrorAt = Self.now()
+            }
+        }) { report in
+            if let error = report.error {
+                state.withLock {
+                    $0.lastError = "command not delivered: \(error.message)"
+                    $0.lastErrorAt = Self.now()
+                }
+            }
+        }
+    }
+
+    /// Assigns the status topic (recent records, to see relays at once) and the control topic
+    /// (from its end, for acknowledgements), then starts polling. Blocking for a moment.
+    func start() {
+        func recent(_ topic: String, back: Int64) -> KafkaOffset {
+            guard let marks = try? consumer.queryWatermarks(topic: topic, timeoutMilliseconds: 2000) else { return .beginning }
+            return .offset(max(marks.low, marks.high - back))
+        }
+        let assignment: [(topic: String, partition: Int32, offset: KafkaOffset)] = [
+            (ControlTopics.status, 0, recent(ControlTopics.status, back: 200)),
+            (ControlTopics.control, 0, recent(ControlTopics.control, back: 0)),
+        ]
+        do { try consumer.assign(assignment) } catch { record(error: error.message) }
+        let poller = KafkaPollThread(name: "kvb-console-poll") { [weak self] in self?.pollOnce() }
+        thread.withLock { $0 = poller }
+    }
+
+    private func pollOnce() {
+        guard let event = consumer.poll(timeoutMilliseconds: 100) else { return }
+        switch event {
+        case .message(let message):
+            let now = Self.now()
+            if message.topic == ControlTopics.status {
+                guard let status = ControlPlaneCodec.decodeStatus(message.value) else {
+                    state.withLock { $0.ignoredRecords += 1 }
+                    return
+                }
+                state.withLock {
+                    $0.fleet.apply(status, receivedAtMilliseconds: Self.receivedAt(status, now: now))
+                    $0.lastRecordAt = now
+                    $0.lastError = nil
+                }
+            } else if case .ack(let ack)? = ControlPlaneCodec.decodeControl(message.value) {
+                state.withLock { $0.acks.append(ack) }
+            }
+        case .endOfPartition:
+            break
+        case .error(let error):
+            record(error: error.message)
+        }
+    }
+
+    /// Old documents (read back at start) count from when they were sent, so a relay that
+    /// stopped long ago shows as stale and is dropped rather than live.
+    private static func receivedAt(_ status: RelayStatus, now: Int64) -> Int64 {
+        min(now, status.sentAtMilliseconds)
+    }
+
+    private func record(error: String) {
+        state.withLock {
+            $0.lastError = error
+            $0.lastErrorAt = Self.now()
+        }
+    }
+
+    /// Takes the fleet as it is now, and the acknowledgements received since the last call.
+    func take(nowMilliseconds: Int64) -> Snapshot {
+        state.withLock { state in
+            state.fleet.expire(nowMilliseconds: nowMilliseconds)
+            let snapshot = state
+            state.acks.removeAll()
+            return snapshot
+        }
+    }
+
+    /// Publishes a command on the control topic.
+    func send(_ command: ControlCommand) throws(KafkaError) {
+        try producer.send(KafkaOutgoingMessage(topic: ControlTopics.control, key: Array(command.id.utf8),
+                                               value: ControlPlaneCodec.encode(.command(command))), id: 0)
+    }
+
+    func stop() {
+        thread.withLock { $0 }?.stop()
+        consumer.close()
+        producer.flush(timeoutMilliseconds: 1000)
+        producer.close()
+    }
+
+    static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}
