@@ -306,11 +306,17 @@ export class Player extends EventTarget {
         if (this.pipe) this.pipe.end();
         this._setState('ended', 'the broadcast ended');
         break;
-      case 'paused': // operator paused the stream (not in protocol v1; harmless if never sent)
+      case 'paused': // the operator paused the topic: nothing arrives until it is resumed
         this._setState('paused', 'stream paused by the operator');
         break;
       case 'resumed':
-        this._setState('waiting', 'stream resumed');
+        this._setState('waiting', 'stream resumed by the operator');
+        break;
+      case 'switched': // the operator moved this viewer: a reset for the new topic follows
+        this.topic = m.topic;
+        this.switches = (this.switches || 0) + 1;
+        this._setState('waiting', `moved by the operator to ${m.topic}`);
+        this.dispatchEvent(new CustomEvent('topic', { detail: m.topic }));
         break;
       case 'error':
         this._recordError(`relay: ${m.message || 'error'}`);

@@ -36,5 +36,14 @@ if (!topic) {
     }
   });
   player.addEventListener('note', (e) => logLine($('log'), e.detail));
+  // Switched by the operator: the page now shows (and reconnects to) the new topic.
+  player.addEventListener('topic', (e) => {
+    const moved = e.detail;
+    $('topic').textContent = moved;
+    document.title = `kvb · watch ${moved}`;
+    $('broadcast-link').href = `broadcast.html?topic=${encodeURIComponent(moved)}`;
+    history.replaceState(null, '', `?topic=${encodeURIComponent(moved)}`);
+    logLine($('log'), `moved by the operator to ${moved}`);
+  });
   player.start();
 }
