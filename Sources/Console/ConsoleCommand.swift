@@ -18,9 +18,14 @@ struct ConsoleCommand: ParsableCommand {
         discussion: """
             Kafka: --bootstrap, else BOOTSTRAP_SERVERS (with SECURITY_PROTOCOL, SASL_* as for the relay),
             else the embedded cluster of a relay started by `make run` here (read from .kvb/bootstrap).
-            """
+            """,
+        subcommands: [InteractiveCommand.self, StatusCommand.self, SendCommand.self],
+        defaultSubcommand: InteractiveCommand.self
     )
+}
 
+/// How the console reaches Kafka; shared by every subcommand.
+struct KafkaOptions: ParsableArguments {
     @Option(help: "Kafka bootstrap servers HOST:PORT.")
     var bootstrap: String?
 
@@ -32,10 +37,17 @@ struct ConsoleCommand: ParsableCommand {
 
     @Option(help: "Where the console's own log goes (the screen belongs to the UI).")
     var logFile: String = ProcessInfo.processInfo.environment["KVB_CONSOLE_LOG"] ?? "/dev/null"
+}
+
+/// The interactive console (the default).
+struct InteractiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ui", abstract: "The interactive console (the default).")
+
+    @OptionGroup var kafka: KafkaOptions
 
     func run() throws {
-        let configuration = try kafkaConfiguration()
-        let logger = makeLogger()
+        let configuration = try kafka.kafkaConfiguration()
+        let logger = kafka.makeLogger()
         let link = try FleetLink(configuration: configuration, logger: logger)
         link.start()
 
@@ -84,7 +96,10 @@ struct ConsoleCommand: ParsableCommand {
         return "kafka \(link.bootstrap)\(ignored)"
     }
 
-    private func kafkaConfiguration() throws -> KafkaConfiguration {
+}
+
+extension KafkaOptions {
+    func kafkaConfiguration() throws -> KafkaConfiguration {
         let environment = ProcessInfo.processInfo.environment
         var extra: [String: String] = [:]
         for pair in kafkaProperties {
@@ -115,7 +130,7 @@ struct ConsoleCommand: ParsableCommand {
         return configuration
     }
 
-    private func makeLogger() -> Logger {
+    func makeLogger() -> Logger {
         let path = logFile
         LoggingSystem.bootstrap { label in
             var handler = FileLogHandler(label: label, path: path)

@@ -16,6 +16,9 @@ public struct RelaySettings: Sendable {
     public var feedLingerMilliseconds: Int64 = 5_000
     /// Largest WebM element a publisher may send.
     public var maxElementBytes = 8 << 20
+    /// Testing aid: each topic consumer pauses this long after every record, so it falls behind
+    /// on purpose and the reported lag can be checked. 0 (the default) in production.
+    public var consumerThrottleMilliseconds = 0
 
     public init(relayID: String) {
         self.relayID = relayID

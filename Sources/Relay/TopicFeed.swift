@@ -88,6 +88,9 @@ final class TopicFeed: Sendable {
                 return
             }
             deliver(fragment)
+            if settings.consumerThrottleMilliseconds > 0 {
+                Thread.sleep(forTimeInterval: Double(settings.consumerThrottleMilliseconds) / 1000)
+            }
         case .endOfPartition(_, _, let offset):
             caughtUp(at: offset)
         case .error(let error):

@@ -61,7 +61,12 @@ struct ServeCommand: AsyncParsableCommand {
         if let cluster = embedded {
             createTopic = { topic in try cluster.createTopic(topic.value, partitions: 1) }
         }
-        let relay = try Relay(settings: RelaySettings(relayID: id), kafka: kafka, logger: logger, createTopic: createTopic)
+        var settings = RelaySettings(relayID: id)
+        if let throttle = environment["KVB_CONSUMER_THROTTLE_MS"].flatMap(Int.init), throttle > 0 {
+            settings.consumerThrottleMilliseconds = throttle
+            logger.warning("KVB_CONSUMER_THROTTLE_MS=\(throttle): topic consumers are held back on purpose (testing aid)")
+        }
+        let relay = try Relay(settings: settings, kafka: kafka, logger: logger, createTopic: createTopic)
         let connections = ConnectionRegistry()
         let agent = Locked<ControlPlaneAgent?>(nil)
         let app = makeApplication(

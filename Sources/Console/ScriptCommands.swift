@@ -1,0 +1,95 @@
+import ArgumentParser
+import ConsoleUI
+import ControlPlane
+import Foundation
+import Kafka
+
+/// `kvb-console status`: the fleet as JSON, once, for scripts and monitoring.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print every relay's latest status document as a JSON array, then exit."
+    )
+
+    @OptionGroup var kafka: KafkaOptions
+
+    @Option(help: "Seconds to listen for status documents.")
+    var wait: Double = 2.5
+
+    func run() throws {
+        let link = try FleetLink(configuration: kafka.kafkaConfiguration(), logger: kafka.makeLogger())
+        link.start()
+        defer { link.stop() }
+        Thread.sleep(forTimeInterval: wait)
+        let now = FleetLink.now()
+        let fleet = link.take(nowMilliseconds: now).fleet
+        let statuses = fleet.sortedRelays.filter { !fleet.isStale($0.status.relay, nowMilliseconds: now) }.map(\.status)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(statuses), as: UTF8.self))
+    }
+}
+
+/// `kvb-console send`: one operator command without the UI; waits for the acknowledgements.
+struct SendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Send one command (kick, pause, resume, switch) and print the relays' acknowledgements.",
+        discussion: """
+            kvb-console send kick --viewer v-3 --relay 127.0.0.1:8080
+            kvb-console send pause --topic cam
+            kvb-console send switch --topic cam --to lobby              (every viewer of cam)
+            kvb-console send switch --viewer v-3 --relay R --to lobby   (one viewer)
+            Exits 0 when a relay acknowledged it successfully, 1 otherwise.
+            """
+    )
+
+    @OptionGroup var kafka: KafkaOptions
+
+    @Argument(help: "kick, pause, resume or switch.")
+    var action: String
+
+    @Option(help: "Topic (pause, resume, switch all viewers of it).")
+    var topic: String?
+
+    @Option(help: "Viewer session id, e.g. v-3 (kick, switch one viewer).")
+    var viewer: String?
+
+    @Option(help: "The relay holding the viewer.")
+    var relay: String?
+
+    @Option(help: "Target topic of a switch.")
+    var to: String?
+
+    @Option(help: "Seconds to wait for acknowledgements.")
+    var wait: Double = 3
+
+    func run() throws {
+        guard let parsed = ControlCommand.Action(rawValue: action) else {
+            throw ValidationError("unknown action \(action): use kick, pause, resume or switch")
+        }
+        let link = try FleetLink(configuration: kafka.kafkaConfiguration(), logger: kafka.makeLogger())
+        link.start()
+        defer { link.stop() }
+        let command = ControlCommand(
+            id: "cli-\(ProcessInfo.processInfo.processIdentifier)-\(FleetLink.now())", action: parsed, topic: topic,
+            viewer: viewer, relay: relay, to: to, issuedAtMilliseconds: FleetLink.now(), issuedBy: "kvb-console send"
+        )
+        // Let the control topic's assignment settle so the acknowledgement is not missed.
+        Thread.sleep(forTimeInterval: 0.5)
+        try link.send(command)
+        let deadline = Date().addingTimeInterval(wait)
+        var succeeded = false
+        while Date() < deadline {
+            for ack in link.take(nowMilliseconds: FleetLink.now()).acks where ack.command == command.id {
+                print("\(ack.relay): \(ack.ok ? "ok" : "failed"): \(ack.message)")
+                succeeded = succeeded || ack.ok
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        if !succeeded {
+            print("no relay acknowledged \(action) successfully within \(wait) s")
+            throw ExitCode(1)
+        }
+    }
+}
