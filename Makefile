@@ -25,10 +25,10 @@ deps:
 
 # Python tools for the browser tests, in a venv under the repo.
 venv: $(VENV)/.ready
-$(VENV)/.ready: Tests/browser/requirements.txt
+$(VENV)/.ready: Tests/requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r Tests/browser/requirements.txt
+	$(PY) -m pip install -q -r Tests/requirements.txt
 	touch $@
 
 build: deps
@@ -47,6 +47,12 @@ swift-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# Process-level tests: real relays, a separate broker process, real WebSockets.
+integration-test: deps venv
+	$(SWIFT) build
+	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/integration
+
+# Real Chromium with a fake camera, driven by Playwright.
 browser-test: deps venv
 	$(SWIFT) build
 	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/browser
