@@ -57,7 +57,7 @@ browser-test: deps venv
 	$(SWIFT) build
 	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/browser
 
-test: swift-test browser-test
+test: swift-test integration-test browser-test
 
 clean:
 	rm -rf .build $(VENV)

@@ -27,38 +27,47 @@ public final class KafkaAdmin: Sendable {
 
     /// Creates `name`; succeeds if it already exists.
     public func createTopic(_ name: String, partitions: Int32 = 1, replicationFactor: Int32 = -1, timeoutMilliseconds: Int32 = 10_000) throws(KafkaError) {
-        var errorBuffer = [CChar](repeating: 0, count: 512)
-        guard let newTopic = rd_kafka_NewTopic_new(name, partitions, replicationFactor, &errorBuffer, errorBuffer.count) else {
-            throw KafkaError("cannot create topic \(name): \(String(errorBuffer: errorBuffer))")
-        }
-        defer { rd_kafka_NewTopic_destroy(newTopic) }
-        guard let queue = rd_kafka_queue_new(handle.pointer) else { throw KafkaError("cannot create an admin queue") }
-        defer { rd_kafka_queue_destroy(queue) }
-        let options = rd_kafka_AdminOptions_new(handle.pointer, RD_KAFKA_ADMIN_OP_CREATETOPICS)
-        defer { rd_kafka_AdminOptions_destroy(options) }
-        rd_kafka_AdminOptions_set_request_timeout(options, Int32(timeoutMilliseconds), &errorBuffer, errorBuffer.count)
-        var topics: [OpaquePointer?] = [newTopic]
-        rd_kafka_CreateTopics(handle.pointer, &topics, 1, options, queue)
-        guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds + 1000) else {
-            throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, "creating topic \(name) timed out")
-        }
-        defer { rd_kafka_event_destroy(event) }
-        let eventError = rd_kafka_event_error(event)
-        guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(eventError, context: "creating topic \(name) failed") }
-        var count = 0
-        guard let result = rd_kafka_event_CreateTopics_result(event),
-              let results = rd_kafka_CreateTopics_result_topics(result, &count), count > 0
-        else { return }
-        let err = rd_kafka_topic_result_error(results[0])
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
-            throw KafkaError(err, context: "creating topic \(name) failed")
+        try handle.use { (pointer) throws(KafkaError) in
+            var errorBuffer = [CChar](repeating: 0, count: 512)
+            guard let newTopic = rd_kafka_NewTopic_new(name, partitions, replicationFactor, &errorBuffer, errorBuffer.count) else {
+                throw KafkaError("cannot create topic \(name): \(String(errorBuffer: errorBuffer))")
+            }
+            defer { rd_kafka_NewTopic_destroy(newTopic) }
+            guard let queue = rd_kafka_queue_new(pointer) else { throw KafkaError("cannot create an admin queue") }
+            defer { rd_kafka_queue_destroy(queue) }
+            let options = rd_kafka_AdminOptions_new(pointer, RD_KAFKA_ADMIN_OP_CREATETOPICS)
+            defer { rd_kafka_AdminOptions_destroy(options) }
+            rd_kafka_AdminOptions_set_request_timeout(options, Int32(timeoutMilliseconds), &errorBuffer, errorBuffer.count)
+            var topics: [OpaquePointer?] = [newTopic]
+            rd_kafka_CreateTopics(pointer, &topics, 1, options, queue)
+            // Wait in short slices so closing the client does not wait out the whole timeout.
+            var waited: Int32 = 0
+            var polled: OpaquePointer?
+            while polled == nil, waited < timeoutMilliseconds + 1000, !handle.isClosing {
+                polled = rd_kafka_queue_poll(queue, 100)
+                waited += 100
+            }
+            guard let event = polled else {
+                throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, "creating topic \(name) timed out")
+            }
+            defer { rd_kafka_event_destroy(event) }
+            let eventError = rd_kafka_event_error(event)
+            guard eventError == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(eventError, context: "creating topic \(name) failed") }
+            var count = 0
+            guard let result = rd_kafka_event_CreateTopics_result(event),
+                  let results = rd_kafka_CreateTopics_result_topics(result, &count), count > 0
+            else { return }
+            let err = rd_kafka_topic_result_error(results[0])
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
+                throw KafkaError(err, context: "creating topic \(name) failed")
+            }
         }
     }
 
     /// Every topic in the cluster, internal ones (`__...`) included.
     public func listTopics(timeoutMilliseconds: Int32 = 5000) throws(KafkaError) -> [KafkaTopicMetadata] {
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeoutMilliseconds)
+        let err = try handle.use { rd_kafka_metadata($0, 1, nil, &metadata, timeoutMilliseconds) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(err, context: "could not read the cluster's topics") }
         defer { rd_kafka_metadata_destroy(metadata) }
         let count = Int(metadata.pointee.topic_cnt)

@@ -43,7 +43,7 @@ public final class KafkaConsumer: Sendable {
             let element = rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition)
             element?.pointee.offset = try resolve(entry.offset, topic: entry.topic, partition: entry.partition)
         }
-        let err = rd_kafka_assign(handle.pointer, list)
+        let err = try handle.use { rd_kafka_assign($0, list) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "could not assign partitions") }
     }
 
@@ -61,7 +61,7 @@ public final class KafkaConsumer: Sendable {
             let list = rd_kafka_topic_partition_list_new(1)
             defer { rd_kafka_topic_partition_list_destroy(list) }
             rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = ms
-            let err = rd_kafka_offsets_for_times(handle.pointer, list, 5000)
+            let err = try handle.use { rd_kafka_offsets_for_times($0, list, 5000) }
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let found = list?.pointee.elems?.pointee.offset else {
                 throw KafkaError(err, context: "could not look up the offset for time \(ms) in \(topic)")
             }
@@ -71,7 +71,14 @@ public final class KafkaConsumer: Sendable {
 
     /// Waits up to `timeoutMilliseconds` for the next event. Blocking.
     public func poll(timeoutMilliseconds: Int32) -> KafkaConsumerEvent? {
-        guard let pointer = rd_kafka_consumer_poll(handle.pointer, timeoutMilliseconds) else { return nil }
+        // The message is read and freed while the handle is guaranteed alive.
+        (try? handle.use { handle in
+            guard let pointer = rd_kafka_consumer_poll(handle, timeoutMilliseconds) else { return nil }
+            return Self.event(from: pointer)
+        }) ?? nil
+    }
+
+    private static func event(from pointer: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaConsumerEvent {
         defer { rd_kafka_message_destroy(pointer) }
         let message = pointer.pointee
         let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
@@ -116,7 +123,7 @@ public final class KafkaConsumer: Sendable {
     public func cachedWatermarks(topic: String, partition: Int32 = 0) -> KafkaWatermarks? {
         var low: Int64 = -1
         var high: Int64 = -1
-        let err = rd_kafka_get_watermark_offsets(handle.pointer, topic, partition, &low, &high)
+        let err = try? handle.use { rd_kafka_get_watermark_offsets($0, topic, partition, &low, &high) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
         return KafkaWatermarks(low: max(low, 0), high: high)
     }
@@ -126,7 +133,7 @@ public final class KafkaConsumer: Sendable {
         let list = rd_kafka_topic_partition_list_new(1)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         rd_kafka_topic_partition_list_add(list, topic, partition)
-        guard rd_kafka_position(handle.pointer, list) == RD_KAFKA_RESP_ERR_NO_ERROR,
+        guard (try? handle.use { rd_kafka_position($0, list) }) == RD_KAFKA_RESP_ERR_NO_ERROR,
               let offset = list?.pointee.elems?.pointee.offset, offset >= 0
         else { return nil }
         return offset
@@ -141,7 +148,7 @@ public final class KafkaConsumer: Sendable {
 func queryWatermarkOffsets(_ handle: KafkaHandle, topic: String, partition: Int32, timeoutMilliseconds: Int32) throws(KafkaError) -> KafkaWatermarks {
     var low: Int64 = -1
     var high: Int64 = -1
-    let err = rd_kafka_query_watermark_offsets(handle.pointer, topic, partition, &low, &high, timeoutMilliseconds)
+    let err = try handle.use { rd_kafka_query_watermark_offsets($0, topic, partition, &low, &high, timeoutMilliseconds) }
     guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
         throw KafkaError(err, context: "could not read the watermarks of \(topic)[\(partition)]")
     }

@@ -1,4 +1,5 @@
 import CRdKafka
+import Foundation
 import Logging
 
 /// Owns one librdkafka handle (`rd_kafka_t`) and the callbacks bound to it.
@@ -6,9 +7,11 @@ import Logging
 /// librdkafka handles are thread-safe, so this wrapper is shared freely; it is destroyed once,
 /// by ``destroy()`` or when the last reference goes.
 final class KafkaHandle: @unchecked Sendable {
+    /// The raw handle. Use it only through ``use(_:)`` (or during setup, before sharing).
     let pointer: OpaquePointer
     let callbacks: Unmanaged<KafkaHandleCallbacks>
-    private let destroyed = Locked(false)
+    /// Calls currently inside librdkafka, and whether the handle is being destroyed.
+    private let usage = Locked((inFlight: 0, closing: false, destroyed: false))
 
     /// Creates a handle of `type` from string properties.
     init(type: rd_kafka_type_t, properties: [String: String], callbacks: KafkaHandleCallbacks) throws(KafkaError) {
@@ -38,16 +41,34 @@ final class KafkaHandle: @unchecked Sendable {
         self.callbacks = retained
     }
 
-    /// Destroys the handle (blocking until librdkafka's threads have stopped), after running
-    /// `beforeDestroy` (e.g. a consumer close). Idempotent: later calls do nothing.
+    /// Runs `body` with the handle, which is guaranteed to stay alive until `body` returns.
+    /// Throws once ``destroy(beforeDestroy:)`` has begun: a call never touches a freed handle.
+    func use<T>(_ body: (OpaquePointer) throws(KafkaError) -> T) throws(KafkaError) -> T {
+        let admitted = usage.withLock { usage -> Bool in
+            guard !usage.closing else { return false }
+            usage.inFlight += 1
+            return true
+        }
+        guard admitted else { throw KafkaError(code: RD_KAFKA_RESP_ERR__DESTROY.rawValue, "the Kafka client is closed") }
+        defer { usage.withLock { $0.inFlight -= 1 } }
+        return try body(pointer)
+    }
+
+    /// True once ``destroy(beforeDestroy:)`` has begun: long calls should return early.
+    var isClosing: Bool { usage.withLock { $0.closing } }
+
+    /// Destroys the handle once the calls inside it have returned (they are bounded by their
+    /// timeouts), after running `beforeDestroy` (e.g. a consumer close). Blocking; idempotent.
     func destroy(beforeDestroy: (OpaquePointer) -> Void = { _ in }) {
-        let first = destroyed.withLock { done -> Bool in
-            defer { done = true }
-            return !done
+        let first = usage.withLock { usage -> Bool in
+            defer { usage.closing = true }
+            return !usage.closing
         }
         guard first else { return }
+        while usage.withLock({ $0.inFlight }) > 0 { usleep(2_000) }
         beforeDestroy(pointer)
         rd_kafka_destroy(pointer)
+        usage.withLock { $0.destroyed = true }
         callbacks.release()
     }
 
@@ -107,6 +128,10 @@ private let kvbDeliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<r
 extension KafkaHandle {
     /// The value librdkafka holds for a property of this handle (what it will really use).
     func effectiveProperty(_ name: String) -> String? {
+        (try? use { pointer in Self.property(name, of: pointer) }) ?? nil
+    }
+
+    private static func property(_ name: String, of pointer: OpaquePointer) -> String? {
         guard let conf = rd_kafka_conf(pointer) else { return nil }
         var size = 0
         guard rd_kafka_conf_get(conf, name, nil, &size) == RD_KAFKA_CONF_OK, size > 0 else { return nil }

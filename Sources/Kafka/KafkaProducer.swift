@@ -22,7 +22,7 @@ public final class KafkaProducer: Sendable {
         )
         self.handle = handle
         self.pollThread = KafkaPollThread(name: "kvb-producer-poll") {
-            rd_kafka_poll(handle.pointer, 100)
+            _ = try? handle.use { rd_kafka_poll($0, 100) }
         }
     }
 
@@ -40,11 +40,19 @@ public final class KafkaProducer: Sendable {
             }
         }
         let opaque = UnsafeMutableRawPointer(bitPattern: UInt(id &+ 1))
-        let err = message.key.withUnsafeBytes { key in
-            message.value.withUnsafeBytes { value in
-                kvb_produce(handle.pointer, message.topic, message.partition,
-                            key.baseAddress, key.count, value.baseAddress, value.count, headers, opaque)
+        let err: rd_kafka_resp_err_t
+        do {
+            err = try handle.use { pointer in
+                message.key.withUnsafeBytes { key in
+                    message.value.withUnsafeBytes { value in
+                        kvb_produce(pointer, message.topic, message.partition,
+                                    key.baseAddress, key.count, value.baseAddress, value.count, headers, opaque)
+                    }
+                }
             }
+        } catch {
+            if let headers { rd_kafka_headers_destroy(headers) }
+            throw error
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             if let headers { rd_kafka_headers_destroy(headers) }
@@ -53,13 +61,13 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Records queued or in flight, not yet reported.
-    public var outstanding: Int { Int(rd_kafka_outq_len(handle.pointer)) }
+    public var outstanding: Int { (try? handle.use { Int(rd_kafka_outq_len($0)) }) ?? 0 }
 
     /// Waits up to `timeoutMilliseconds` for every queued record to be delivered (blocking).
     /// Returns whether everything was delivered.
     @discardableResult
     public func flush(timeoutMilliseconds: Int32) -> Bool {
-        rd_kafka_flush(handle.pointer, timeoutMilliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR
+        (try? handle.use { rd_kafka_flush($0, timeoutMilliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR }) ?? false
     }
 
     /// Stops the poll thread and destroys the handle. Call ``flush(timeoutMilliseconds:)`` first.

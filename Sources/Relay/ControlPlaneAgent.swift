@@ -30,9 +30,15 @@ public final class ControlPlaneAgent: Sendable {
         for topic in [ControlTopics.status, ControlTopics.control] {
             do { try relay.createControlTopic(topic) } catch { logger.debug("could not create \(topic): \(error)") }
         }
-        // From the end if the topic exists; otherwise from its first record once it does.
-        let start: KafkaOffset = (try? consumer.queryWatermarks(topic: ControlTopics.control, timeoutMilliseconds: 3000)).map { .offset($0.high) } ?? .beginning
-        do { try consumer.assign(topic: ControlTopics.control, offset: start) } catch { logger.error("cannot read the control topic: \(error)") }
+        // Commands from the end if the topic exists, otherwise from its first record once it does;
+        // statuses from a few records back, to know the fleet at once.
+        let commands: KafkaOffset = (try? consumer.queryWatermarks(topic: ControlTopics.control, timeoutMilliseconds: 3000)).map { .offset($0.high) } ?? .beginning
+        let statuses: KafkaOffset = (try? consumer.queryWatermarks(topic: ControlTopics.status, timeoutMilliseconds: 3000)).map { .offset(max($0.low, $0.high - 50)) } ?? .beginning
+        do {
+            try consumer.assign([(ControlTopics.control, 0, commands), (ControlTopics.status, 0, statuses)])
+        } catch {
+            logger.error("cannot read the control topics: \(error)")
+        }
 
         let commandLoop = KafkaPollThread(name: "kvb-control") { [weak self] in self?.pollCommands() }
         let interval = intervalMilliseconds
@@ -45,6 +51,10 @@ public final class ControlPlaneAgent: Sendable {
 
     private func pollCommands() {
         guard case .message(let message)? = consumer.poll(timeoutMilliseconds: 100) else { return }
+        if message.topic == ControlTopics.status {
+            if let status = ControlPlaneCodec.decodeStatus(message.value) { relay.recordPeerStatus(status) }
+            return
+        }
         guard let decoded = ControlPlaneCodec.decodeControl(message.value) else {
             logger.debug("ignoring an unreadable record on \(ControlTopics.control)", metadata: ["offset": "\(message.offset)"])
             return

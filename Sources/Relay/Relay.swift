@@ -21,6 +21,8 @@ public final class Relay: Sendable {
     private let sessions: Locked<[UInt32: PublishSession]>
     private let state = Locked(State())
     private let probe: Locked<KafkaConsumer?> = Locked(nil)
+    /// The latest status document of every relay (this one included), with when it arrived.
+    private let peers = Locked<[String: (status: RelayStatus, receivedAt: Int64)]>([:])
     private let lastKafkaError: Locked<(message: String, milliseconds: Int64)?>
 
     private struct State: Sendable {
@@ -80,10 +82,18 @@ public final class Relay: Sendable {
     /// Accepts a publisher for `topic`, or refuses it when the topic already has one here or,
     /// judging by the topic's newest record, on another relay.
     public func openPublisher(topic: TopicName, remoteAddress: String, userAgent: String = "") async throws(RelayError) -> PublishSession {
-        if state.withLock({ $0.publishers[topic] != nil || $0.shuttingDown }) {
-            throw refuse(state.withLock { $0.shuttingDown } ? .shuttingDown : .topicBusy(topic.value))
+        if state.withLock({ $0.shuttingDown }) { throw refuse(.shuttingDown) }
+        // A publisher that reconnects may arrive a moment before its old socket's handler has
+        // finished: give the old session up to a second to go.
+        var waited = 0
+        while state.withLock({ $0.publishers[topic] != nil }) {
+            guard waited < 1000 else { throw refuse(.topicBusy(topic.value)) }
+            try? await Task.sleep(for: .milliseconds(20))
+            waited += 20
         }
-        if let latest = await latestFragment(of: topic), !latest.isEnd,
+        // Another relay's publisher is live if the topic's newest record is recent and not an end
+        // marker. Records of this relay's own sessions don't count: none is open here now.
+        if let latest = await latestFragment(of: topic), !latest.isEnd, latest.relay != settings.relayID,
            currentMilliseconds() - latest.ingestMilliseconds < 3000
         {
             throw refuse(.topicBusy("\(topic.value) (published through relay \(latest.relay))"))
@@ -381,20 +391,27 @@ public final class Relay: Sendable {
         }
     }
 
-    /// Every stream topic in the cluster with what this relay knows of it.
+    /// Records a relay's status document (read from the status topic), for the topic list.
+    public func recordPeerStatus(_ status: RelayStatus) {
+        peers.withLock { $0[status.relay] = (status, currentMilliseconds()) }
+    }
+
+    /// Every stream topic in the cluster with what the fleet says of it: live when some relay
+    /// reported a publisher on it within the last 3 seconds.
     public func topicSummaries() async -> [TopicSummary] {
         let admin = self.admin
         let listed = await runBlocking { () -> [KafkaTopicMetadata] in (try? admin.listTopics(timeoutMilliseconds: 3000)) ?? [] }
+        let now = currentMilliseconds()
+        let fresh = peers.withLock { peers in peers.values.filter { now - $0.receivedAt < 3000 }.map(\.status) }
         var summaries: [TopicSummary] = []
         for metadata in listed {
             guard let topic = try? TopicName(metadata.name) else { continue }
-            let latest = await latestFragment(of: topic)
-            let high = await runBlocking { (try? admin.queryWatermarks(topic: topic.value, timeoutMilliseconds: 2000).high) ?? 0 }
+            let high = await runBlocking { (try? admin.queryWatermarks(topic: topic.value, timeoutMilliseconds: 1000).high) ?? 0 }
             let (local, viewers) = state.withLock { ($0.publishers[topic], $0.feeds[topic]?.viewerCount ?? 0) }
-            let recent = latest.map { !$0.isEnd && currentMilliseconds() - $0.ingestMilliseconds < settings.staleStreamMilliseconds } ?? false
+            let publishing = fresh.first { status in status.topics.contains { $0.name == topic.value && $0.publishers > 0 } }
             summaries.append(TopicSummary(
-                name: topic.value, live: local != nil || recent,
-                publisherRelay: local != nil ? settings.relayID : latest?.relay, highWatermark: high, viewers: viewers
+                name: topic.value, live: local != nil || publishing != nil,
+                publisherRelay: local != nil ? settings.relayID : publishing?.relay, highWatermark: high, viewers: viewers
             ))
         }
         return summaries.sorted { $0.name < $1.name }

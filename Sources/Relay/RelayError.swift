@@ -34,7 +34,7 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .invalidTopic(let name, let why): "invalid topic name \"\(name.prefix(80))\": \(why)"
+        case .invalidTopic(let name, let why): "invalid topic name: \(why) (\"\(name.count > 40 ? name.prefix(40) + "…" : name)\")"
         case .topicBusy(let topic): "topic \(topic) already has a publisher; stop it first or pick another topic"
         case .unsupportedMedia(let why): why
         case .brokenStream(let why): "broken WebM stream: \(why)"

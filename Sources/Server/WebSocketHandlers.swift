@@ -22,7 +22,7 @@ struct WebSocketHandlers: Sendable {
         let remote = context.requestContext.remoteDescription
         let session: PublishSession
         do {
-            let topic = try TopicName(context.requestContext.parameters.get("topic") ?? "")
+            let topic = try TopicName(topicParameter(context))
             session = try await relay.openPublisher(topic: topic, remoteAddress: remote, userAgent: userAgent(context))
         } catch let error as RelayError {
             await close(outbound, with: error, logger: context.logger)
@@ -73,7 +73,7 @@ struct WebSocketHandlers: Sendable {
         let remote = context.requestContext.remoteDescription
         let viewer: ViewerConnection
         do {
-            let topic = try TopicName(context.requestContext.parameters.get("topic") ?? "")
+            let topic = try TopicName(topicParameter(context))
             viewer = try await relay.openViewer(topic: topic, remoteAddress: remote, userAgent: userAgent(context))
         } catch let error as RelayError {
             await close(outbound, with: error, logger: context.logger)
@@ -129,6 +129,12 @@ struct WebSocketHandlers: Sendable {
             try? await outbound.write(.text(ViewerNotice.error(request.reason)))
             try? await outbound.close(.init(codeNumber: Int(request.code)), reason: request.reason)
         }
+    }
+
+    /// The `{topic}` path segment, percent-decoded (so errors quote what the user typed).
+    private func topicParameter(_ context: Context) -> String {
+        let raw = context.requestContext.parameters.get("topic") ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 
     private func userAgent(_ context: Context) -> String {
