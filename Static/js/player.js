@@ -315,6 +315,9 @@ export class Player extends EventTarget {
       case 'switched': // the operator moved this viewer: a reset for the new topic follows
         this.topic = m.topic;
         this.switches = (this.switches || 0) + 1;
+        // What is buffered is the old topic's: keep its last picture, but it must not count as
+        // playing the new topic before the new topic's reset arrives.
+        if (this.pipe) this.pipe.stale = true;
         this._setState('waiting', `moved by the operator to ${m.topic}`);
         this.dispatchEvent(new CustomEvent('topic', { detail: m.topic }));
         break;
