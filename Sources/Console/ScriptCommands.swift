@@ -78,12 +78,19 @@ struct SendCommand: ParsableCommand {
         // Let the control topic's assignment settle so the acknowledgement is not missed.
         Thread.sleep(forTimeInterval: 0.5)
         try link.send(command)
+        // Done when the targeted relay, or every relay reporting now, has answered.
+        let now = FleetLink.now()
+        let fleet = link.take(nowMilliseconds: now).fleet
+        let expected = relay.map { Set([$0]) }
+            ?? Set(fleet.relays.keys.filter { !fleet.isStale($0, nowMilliseconds: now) })
         let deadline = Date().addingTimeInterval(wait)
         var succeeded = false
-        while Date() < deadline {
+        var answered: Set<String> = []
+        while Date() < deadline, expected.isEmpty || !answered.isSuperset(of: expected) {
             for ack in link.take(nowMilliseconds: FleetLink.now()).acks where ack.command == command.id {
                 print("\(ack.relay): \(ack.ok ? "ok" : "failed"): \(ack.message)")
                 succeeded = succeeded || ack.ok
+                answered.insert(ack.relay)
             }
             Thread.sleep(forTimeInterval: 0.05)
         }

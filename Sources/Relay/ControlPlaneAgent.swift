@@ -27,9 +27,6 @@ public final class ControlPlaneAgent: Sendable {
 
     /// Creates the control topics if needed and starts both loops. Blocking: call off the pool.
     public func start() {
-        for topic in [ControlTopics.status, ControlTopics.control] {
-            do { try relay.createControlTopic(topic) } catch { logger.debug("could not create \(topic): \(error)") }
-        }
         // Commands from the end if the topic exists, otherwise from its first record once it does;
         // statuses from a few records back, to know the fleet at once.
         let commands: KafkaOffset = (try? consumer.queryWatermarks(topic: ControlTopics.control, timeoutMilliseconds: 3000)).map { .offset($0.high) } ?? .beginning
@@ -47,6 +44,15 @@ public final class ControlPlaneAgent: Sendable {
             Thread.sleep(forTimeInterval: Double(interval) / 1000)
         }
         threads.withLock { $0 = [commandLoop, statusLoop] }
+        // Create the topics last, in the background: some clusters never answer CreateTopics
+        // (the embedded one in another process), and commands must not wait for that.
+        let relay = self.relay
+        let logger = self.logger
+        DispatchQueue.global().async {
+            for topic in [ControlTopics.status, ControlTopics.control] {
+                do { try relay.createControlTopic(topic) } catch { logger.debug("could not create \(topic): \(error)") }
+            }
+        }
     }
 
     private func pollCommands() {

@@ -30,6 +30,8 @@ public final class Relay: Sendable {
         var feeds: [TopicName: TopicFeed] = [:]
         var createdTopics: Set<TopicName> = []
         var pausedTopics: Set<TopicName> = []
+        /// Kicked viewers' client ids, until when they are refused.
+        var bannedClients: [String: Int64] = [:]
         /// Bytes per session at the previous status, for bitrates.
         var bytesAtLastStatus: [String: Int64] = [:]
         var lastStatusMilliseconds: Int64 = 0
@@ -182,12 +184,17 @@ public final class Relay: Sendable {
     // MARK: - Watching
 
     /// Adds a viewer of `topic`; frames arrive through ``ViewerConnection/next()``.
-    public func openViewer(topic: TopicName, remoteAddress: String, userAgent: String = "") async throws(RelayError) -> ViewerConnection {
+    public func openViewer(topic: TopicName, remoteAddress: String, userAgent: String = "", clientID: String = "") async throws(RelayError) -> ViewerConnection {
+        let now = currentMilliseconds()
         let viewer = try state.withLock { (state) throws(RelayError) -> ViewerConnection in
             guard !state.shuttingDown else { throw .shuttingDown }
+            state.bannedClients = state.bannedClients.filter { $0.value > now }
+            if !clientID.isEmpty, let until = state.bannedClients[clientID] {
+                throw .banned(secondsLeft: Int((until - now + 999) / 1000))
+            }
             defer { state.nextViewerID &+= 1 }
             return ViewerConnection(number: state.nextViewerID, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
-                                    connectedAtMilliseconds: currentMilliseconds(), maxQueuedBytes: settings.viewerQueueBytes)
+                                    clientID: clientID, connectedAtMilliseconds: now, maxQueuedBytes: settings.viewerQueueBytes)
         }
         viewer.send(notice: ViewerNotice.hello(topic: topic, relay: settings.relayID))
         try await attach(viewer, to: topic)
@@ -261,6 +268,10 @@ public final class Relay: Sendable {
             guard let id = command.viewer else { return ack(false, "kick needs a viewer") }
             guard let viewer = viewers.first(where: { $0.id == id }) else {
                 return command.relay == nil ? nil : ack(false, "no viewer \(id) on \(relayID)")
+            }
+            if !viewer.clientID.isEmpty {
+                let until = currentMilliseconds() + settings.kickBanMilliseconds
+                state.withLock { $0.bannedClients[viewer.clientID] = until }
             }
             viewer.close(.init(code: 4001, reason: "removed by the operator"))
             logger.notice("viewer kicked by the operator", metadata: ["viewer": "\(id)", "topic": "\(viewer.topic)", "by": "\(command.issuedBy)"])

@@ -7,6 +7,8 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
     case brokenStream(String)
     case kafkaUnavailable(String)
     case shuttingDown
+    /// Kicked by the operator, and the ban has `secondsLeft` to run.
+    case banned(secondsLeft: Int)
 
     /// The WebSocket close code this error is reported with.
     public var closeCode: UInt16 {
@@ -17,6 +19,7 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .brokenStream: 4422
         case .kafkaUnavailable: 4503
         case .shuttingDown: 1001
+        case .banned: 4001
         }
     }
 
@@ -29,6 +32,7 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .brokenStream: "broken_stream"
         case .kafkaUnavailable: "kafka_unavailable"
         case .shuttingDown: "shutting_down"
+        case .banned: "banned"
         }
     }
 
@@ -40,6 +44,7 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .brokenStream(let why): "broken WebM stream: \(why)"
         case .kafkaUnavailable(let why): "Kafka is unavailable: \(why)"
         case .shuttingDown: "relay shutting down"
+        case .banned(let seconds): "removed by the operator; try again in \(seconds) s"
         }
     }
 }

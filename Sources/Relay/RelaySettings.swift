@@ -14,6 +14,8 @@ public struct RelaySettings: Sendable {
     public var staleStreamMilliseconds: Int64 = 10_000
     /// How long a topic's consumer stays open after its last viewer leaves.
     public var feedLingerMilliseconds: Int64 = 5_000
+    /// How long a kicked viewer's client id is refused.
+    public var kickBanMilliseconds: Int64 = 60_000
     /// Largest WebM element a publisher may send.
     public var maxElementBytes = 8 << 20
     /// Testing aid: each topic consumer pauses this long after every record, so it falls behind

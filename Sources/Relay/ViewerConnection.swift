@@ -8,6 +8,8 @@ public final class ViewerConnection: Sendable {
     public let number: UInt64
     public let remoteAddress: String
     public let userAgent: String
+    /// The id the page sends (`?client=`), which a kick bans for a while; empty if none.
+    public let clientID: String
     public let connectedAtMilliseconds: Int64
 
     /// The session id shown to operators and used in commands: `v-N`.
@@ -32,10 +34,12 @@ public final class ViewerConnection: Sendable {
 
     private let inner: Locked<Inner>
 
-    init(number: UInt64, topic: TopicName, remoteAddress: String, userAgent: String, connectedAtMilliseconds: Int64, maxQueuedBytes: Int) {
+    init(number: UInt64, topic: TopicName, remoteAddress: String, userAgent: String, clientID: String,
+         connectedAtMilliseconds: Int64, maxQueuedBytes: Int) {
         self.number = number
         self.remoteAddress = remoteAddress
         self.userAgent = userAgent
+        self.clientID = clientID
         self.connectedAtMilliseconds = connectedAtMilliseconds
         self.inner = Locked(Inner(topic: topic, stream: ViewerStreamState(maxQueuedBytes: maxQueuedBytes)))
     }

@@ -74,7 +74,8 @@ struct WebSocketHandlers: Sendable {
         let viewer: ViewerConnection
         do {
             let topic = try TopicName(topicParameter(context))
-            viewer = try await relay.openViewer(topic: topic, remoteAddress: remote, userAgent: userAgent(context))
+            let client = String((context.request.uri.queryParameters["client"].map(String.init) ?? "").prefix(64))
+            viewer = try await relay.openViewer(topic: topic, remoteAddress: remote, userAgent: userAgent(context), clientID: client)
         } catch let error as RelayError {
             await close(outbound, with: error, logger: context.logger)
             return

@@ -13,6 +13,16 @@
 
 import { Backoff, describeClose, parseMessage, topicProblem, wsUrl } from './util.js';
 
+// This tab's id for the relay: a kick bans it for a while, even across reloads of the page.
+function clientId() {
+  let id = sessionStorage.getItem('kvb-client');
+  if (!id) {
+    id = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2));
+    sessionStorage.setItem('kvb-client', id);
+  }
+  return id;
+}
+
 const TICK_MS = 100;
 const STATS_MS = 1000;
 const TARGET_DELAY = 0.3;    // a jump lands this far behind the newest buffered media (s)
@@ -263,7 +273,7 @@ export class Player extends EventTarget {
   }
 
   _connect() {
-    const ws = new WebSocket(wsUrl(`/ws/watch/${encodeURIComponent(this.topic)}`));
+    const ws = new WebSocket(wsUrl(`/ws/watch/${encodeURIComponent(this.topic)}?client=${encodeURIComponent(clientId())}`));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.openedAt = 0;
