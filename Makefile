@@ -12,7 +12,7 @@ APT_PACKAGES := librdkafka-dev libncurses-dev pkg-config chromium fonts-dejavu-c
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test deps venv build build-release swift-test browser-test integration-test broker clean bench console
+.PHONY: run test deps venv build build-release swift-test browser-test integration-test console-test broker clean bench console
 
 # System packages, installed only when something is missing.
 deps:
@@ -52,12 +52,18 @@ integration-test: deps venv
 	$(SWIFT) build
 	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/integration
 
+# The real kvb-console in tmux, and the control plane's lag and latency against ground truth.
+console-test: deps venv
+	$(SWIFT) build
+	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server KVB_CONSOLE=$$($(SWIFT) build --show-bin-path)/kvb-console \
+		$(PY) -m pytest -q Tests/console
+
 # Real Chromium with a fake camera, driven by Playwright.
 browser-test: deps venv
 	$(SWIFT) build
 	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/browser
 
-test: swift-test integration-test browser-test
+test: swift-test integration-test console-test browser-test
 
 clean:
 	rm -rf .build $(VENV)

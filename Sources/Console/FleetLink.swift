@@ -54,6 +54,8 @@ final class FleetLink: Sendable {
             (ControlTopics.control, 0, recent(ControlTopics.control, back: 0)),
         ]
         do { try consumer.assign(assignment) } catch { record(error: error.message) }
+        // The first command should leave at once, not after a metadata lookup.
+        producer.prepare(topic: ControlTopics.control)
         let poller = KafkaPollThread(name: "kvb-console-poll") { [weak self] in self?.pollOnce() }
         thread.withLock { $0 = poller }
     }

@@ -1,4 +1,5 @@
 import CNcurses
+import Glibc
 import ConsoleUI
 
 /// The real terminal, through ncursesw: paints a ``Screen`` and reads keys. Only this type
@@ -10,6 +11,10 @@ final class Terminal {
     /// Takes over the terminal (alternate screen, no echo, keypad, hidden cursor).
     init() {
         _ = kvb_setlocale_all()
+        // Size from the terminal itself (and its resizes), not from LINES/COLUMNS a parent
+        // process may have exported: ncurses would believe those forever.
+        unsetenv("LINES")
+        unsetenv("COLUMNS")
         // initscr exits the process itself if the terminal cannot be set up.
         window = initscr()
         _ = cbreak()

@@ -110,6 +110,26 @@ public struct ConsumerStatus: Codable, Sendable, Equatable {
 
     /// Records behind: high watermark − position, never negative.
     public var lag: Int64 { ConsumerLag.messages(highWatermark: highWatermark, position: position) }
+
+    private enum CodingKeys: String, CodingKey { case partition, position, highWatermark, newestAgeMilliseconds, lag }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        partition = try c.decode(Int32.self, forKey: .partition)
+        position = try c.decode(Int64.self, forKey: .position)
+        highWatermark = try c.decode(Int64.self, forKey: .highWatermark)
+        newestAgeMilliseconds = try c.decodeIfPresent(Int64.self, forKey: .newestAgeMilliseconds)
+    }
+
+    /// Encodes `lag` too, so readers of the JSON need not do the arithmetic.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(partition, forKey: .partition)
+        try c.encode(position, forKey: .position)
+        try c.encode(highWatermark, forKey: .highWatermark)
+        try c.encodeIfPresent(newestAgeMilliseconds, forKey: .newestAgeMilliseconds)
+        try c.encode(lag, forKey: .lag)
+    }
 }
 
 /// Lag arithmetic.

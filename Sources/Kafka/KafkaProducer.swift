@@ -60,6 +60,20 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// Fetches `topic`'s metadata now (blocking, up to the timeout), so the first record sent to
+    /// it does not wait for the lookup. Returns whether the cluster answered.
+    @discardableResult
+    public func prepare(topic: String, timeoutMilliseconds: Int32 = 2000) -> Bool {
+        (try? handle.use { pointer -> Bool in
+            guard let topicHandle = rd_kafka_topic_new(pointer, topic, nil) else { return false }
+            defer { rd_kafka_topic_destroy(topicHandle) }
+            var metadata: UnsafePointer<rd_kafka_metadata>?
+            let err = rd_kafka_metadata(pointer, 0, topicHandle, &metadata, timeoutMilliseconds)
+            if let metadata { rd_kafka_metadata_destroy(metadata) }
+            return err == RD_KAFKA_RESP_ERR_NO_ERROR
+        }) ?? false
+    }
+
     /// Records queued or in flight, not yet reported.
     public var outstanding: Int { (try? handle.use { Int(rd_kafka_outq_len($0)) }) ?? 0 }
 

@@ -37,6 +37,9 @@ public final class ControlPlaneAgent: Sendable {
             logger.error("cannot read the control topics: \(error)")
         }
 
+        // Acknowledgements and statuses should leave at once, not after a metadata lookup.
+        relay.producer.prepare(topic: ControlTopics.control)
+        relay.producer.prepare(topic: ControlTopics.status)
         let commandLoop = KafkaPollThread(name: "kvb-control") { [weak self] in self?.pollCommands() }
         let interval = intervalMilliseconds
         let statusLoop = KafkaPollThread(name: "kvb-status") { [weak self] in

@@ -113,8 +113,11 @@ public final class Relay: Sendable {
         if isNewTopic {
             let createTopic = self.createTopic
             let logger = self.logger
+            let producer = self.producer
             DispatchQueue.global().async {
+                producer.prepare(topic: topic.value)
                 do { try createTopic(topic) } catch { logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation") }
+                producer.prepare(topic: topic.value)
             }
         }
         logger.info("publisher connected", metadata: ["topic": "\(topic)", "session": "\(session.id)", "remote": "\(remoteAddress)"])
