@@ -37,11 +37,17 @@ build: deps
 build-release: deps
 	$(SWIFT) build -c release
 
-run: build
-	$(SWIFT) run kvb-server --host $(HOST) --port $(PORT)
+# The binary runs directly (not `swift run`, which would hold the build lock and keep
+# `make console` waiting in another terminal).
+BIN = $$($(SWIFT) build --show-bin-path)
 
-broker: build
-	$(SWIFT) run kvb-server broker
+run: deps
+	$(SWIFT) build --product kvb-server
+	$(BIN)/kvb-server --host $(HOST) --port $(PORT)
+
+broker: deps
+	$(SWIFT) build --product kvb-server
+	$(BIN)/kvb-server broker --bootstrap-file .kvb/bootstrap
 
 swift-test: deps
 	$(SWIFT) build --build-tests
@@ -75,4 +81,4 @@ bench: deps
 # The operator console; finds the embedded cluster of a `make run` relay started in this folder.
 console: deps
 	$(SWIFT) build --product kvb-console
-	$$($(SWIFT) build --show-bin-path)/kvb-console
+	$(BIN)/kvb-console
