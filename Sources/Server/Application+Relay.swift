@@ -27,8 +27,8 @@ func makeApplication(
         return Response.json(String(decoding: data, as: UTF8.self))
     }
     router.get("/metrics") { _, _ in
-        // Refresh lag and viewer gauges between status documents? They are set every second by
-        // the control plane agent; counters and latency histograms are live.
+        // Counters and latency histograms are live; the lag and viewer gauges are set with each
+        // status document (every second).
         Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
