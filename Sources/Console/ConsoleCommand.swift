@@ -53,6 +53,7 @@ struct InteractiveCommand: ParsableCommand {
 
         signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+        signal(SIGHUP) { _ in stopRequested.store(true, ordering: .relaxed) }
 
         let terminal = Terminal()
         defer {
@@ -62,7 +63,7 @@ struct InteractiveCommand: ParsableCommand {
         var state = ConsoleState(consoleID: "console-\(ProcessInfo.processInfo.processIdentifier)")
         var lastDraw: Int64 = 0
         var dirty = true
-        while !stopRequested.load(ordering: .relaxed) {
+        while !stopRequested.load(ordering: .relaxed), !terminal.isGone {
             let now = FleetLink.now()
             var snapshot = link.take(nowMilliseconds: now)
             for ack in snapshot.acks { state.receive(ack); dirty = true }

@@ -66,11 +66,22 @@ final class Terminal {
         _ = wrefresh(window)
     }
 
+    /// Set when the terminal has gone away (its reads fail at once instead of waiting).
+    private(set) var isGone = false
+    private var instantFailures = 0
+
     /// The next key, or nil after ~100 ms without one.
     func readKey() -> Key? {
+        let started = ContinuousClock.now
         let code = wgetch(window)
+        if code == ERR {
+            // A closed terminal makes every read fail at once: without this the loop would spin.
+            instantFailures = ContinuousClock.now - started < .milliseconds(20) ? instantFailures + 1 : 0
+            if instantFailures >= 50 { isGone = true }
+            return nil
+        }
+        instantFailures = 0
         switch code {
-        case ERR: return nil
         case KEY_UP: return .up
         case KEY_DOWN: return .down
         case KEY_LEFT: return .left

@@ -69,7 +69,7 @@ def picture_difference(a: list[int], b: list[int]) -> int:
     return sum(1 for x, y in zip(a, b) if abs(x - y) > 8)
 
 
-def assert_picture_moves(page: Page, selector: str, what: str, timeout: float = 5) -> int:
+def assert_picture_moves(page: Page, selector: str, what: str, timeout: float = 10) -> int:
     """The <video> shows a real, changing picture (the fake camera moves): not blank, not frozen."""
     deadline = time.monotonic() + timeout
     first = None
@@ -77,7 +77,9 @@ def assert_picture_moves(page: Page, selector: str, what: str, timeout: float = 
         first = signature(page, selector)
         if first is None:
             time.sleep(0.05)
-    assert first is not None, f"{what}: nothing to draw from {selector} within {timeout} s"
+    assert first is not None, (
+        f"{what}: nothing to draw from {selector} within {timeout} s; kvbWatch = {snapshot(page, 'kvbWatch')}"
+    )
     mean = sum(first) / len(first)
     spread = (sum((x - mean) ** 2 for x in first) / len(first)) ** 0.5
     assert spread > 5, f"{what}: the picture is flat (mean {mean:.0f}, spread {spread:.1f}): no image"

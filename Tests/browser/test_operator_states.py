@@ -84,21 +84,24 @@ def state_text(page) -> str:
     return page.locator("#state").inner_text()
 
 
-def assert_frozen(page, what: str, settle: float = 5, hold: float = 2.5) -> None:
+def assert_frozen(page, what: str, settle: float = 8, hold: float = 2.5) -> None:
     """Nothing new reaches the screen: frames decoded stop rising and the picture stops moving.
 
-    The media already buffered (under a second at the live edge) may play out first."""
+    The media already buffered (under a second at the live edge) may play out first; on a busy
+    machine the decoder can stall for a moment while doing so, so "stopped" means no new frame
+    for 1.5 s in a row."""
     deadline = time.monotonic() + settle
     last = frames(page)
-    while True:
-        time.sleep(0.5)
+    still_since = time.monotonic()
+    while time.monotonic() - still_since < 1.5:
+        time.sleep(0.25)
         now = frames(page)
-        if now == last:
-            break
+        if now != last:
+            still_since = time.monotonic()
+            last = now
         assert time.monotonic() < deadline, (
             f"{what}: frames decoded still rising {settle} s after the pause "
             f"({last} -> {now}); kvbWatch = {snapshot(page, 'kvbWatch')}")
-        last = now
     picture = signature(page, "#video")
     time.sleep(hold)
     after = frames(page)
@@ -131,7 +134,7 @@ def test_viewer_sees_the_operator_pause_switch_and_kick_it(relays, new_page):
     session_a = pub_a.evaluate("kvbBroadcast.session")
     session_b = pub_b.evaluate("kvbBroadcast.session")
     assert viewer.evaluate("kvbWatch.session") == session_a
-    assert_picture_moves(viewer, "#video", "viewer on A before the operator acts")
+    assert_picture_moves(viewer, "#video", "viewer on A before the operator acts", timeout=15)
 
     me = wait_viewer(bootstrap, relay_id, topic_a)
     viewer_id = me["id"]
