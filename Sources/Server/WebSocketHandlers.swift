@@ -121,14 +121,16 @@ struct WebSocketHandlers: Sendable {
                         return
                     }
                 }
+                // Closed by the relay (a kick): send the close frame from here, so the client's
+                // answer ends the reader above; a cancelled read is not guaranteed to return.
+                if let request = viewer.closeRequest {
+                    context.logger.notice("closing viewer \(viewer.id): \(request.reason)", metadata: ["code": "\(request.code)"])
+                    try? await outbound.write(.text(ViewerNotice.error(request.reason)))
+                    try? await outbound.close(.init(codeNumber: Int(request.code)), reason: request.reason)
+                }
             }
             await group.next()
             group.cancelAll()
-        }
-        if let request = viewer.closeRequest {
-            context.logger.notice("closing viewer \(viewer.id): \(request.reason)", metadata: ["code": "\(request.code)"])
-            try? await outbound.write(.text(ViewerNotice.error(request.reason)))
-            try? await outbound.close(.init(codeNumber: Int(request.code)), reason: request.reason)
         }
     }
 
