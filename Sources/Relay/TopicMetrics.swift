@@ -14,6 +14,16 @@ public final class TopicMetrics: Sendable {
         var outFragments: Int64 = 0
         var outBytes: Int64 = 0
         var latency: [LatencySummary.Stage: Histogram<UInt64>] = [:]
+
+        mutating func countIn(bytes: Int) {
+            inFragments += 1
+            inBytes += Int64(bytes)
+        }
+
+        mutating func countOut(bytes: Int) {
+            outFragments += 1
+            outBytes += Int64(bytes)
+        }
     }
 
     private struct Exported: Sendable {
@@ -59,8 +69,7 @@ public final class TopicMetrics: Sendable {
     /// A fragment arrived from a publisher.
     public func recordIn(topic: String, bytes: Int) {
         windows.withLock { windows in
-            windows[topic, default: Window()].inFragments += 1
-            windows[topic, default: Window()].inBytes += Int64(bytes)
+            windows[topic, default: Window()].countIn(bytes: bytes)
         }
         let e = exported(topic)
         e.fragmentsIn.increment()
@@ -70,8 +79,7 @@ public final class TopicMetrics: Sendable {
     /// A frame was written to a viewer's socket.
     public func recordOut(topic: String, bytes: Int) {
         windows.withLock { windows in
-            windows[topic, default: Window()].outFragments += 1
-            windows[topic, default: Window()].outBytes += Int64(bytes)
+            windows[topic, default: Window()].countOut(bytes: bytes)
         }
         let e = exported(topic)
         e.fragmentsOut.increment()
@@ -82,13 +90,17 @@ public final class TopicMetrics: Sendable {
     public func recordLatency(topic: String, stage: LatencySummary.Stage, milliseconds: Int64) {
         let value = UInt64(max(0, milliseconds))
         windows.withLock { windows in
-            var window = windows[topic] ?? Window()
-            var histogram = window.latency[stage] ?? Histogram<UInt64>(highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: .two)
-            _ = histogram.record(min(value, 3_600_000))
-            window.latency[stage] = histogram
-            windows[topic] = window
+            // Mutated in place: copying a histogram out and back would copy its counts each time.
+            _ = windows[topic, default: Window()].latency[stage, default: Self.newHistogram()].record(min(value, Self.maxLatency))
         }
         exported(topic).latency[stage]?.recordMilliseconds(value)
+    }
+
+    /// Latencies above an hour are recorded as an hour.
+    static let maxLatency: UInt64 = 3_600_000
+
+    static func newHistogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(highestTrackableValue: maxLatency, numberOfSignificantValueDigits: .two)
     }
 
     /// Exports a topic's consumer lag and viewer count (set when the status is built).
