@@ -46,7 +46,7 @@ func makeApplication(
 
     let handlers = WebSocketHandlers(relay: relay, connections: connections)
     router.ws("/ws/publish/:topic", shouldUpgrade: requireUpgrade) { inbound, outbound, context in
-        await handlers.publish(inbound: inbound, outbound: outbound, context: context)
+        try await handlers.publish(inbound: inbound, outbound: outbound, context: context)
     }
     router.ws("/ws/watch/:topic", shouldUpgrade: requireUpgrade) { inbound, outbound, context in
         await handlers.watch(inbound: inbound, outbound: outbound, context: context)

@@ -18,7 +18,9 @@ struct WebSocketHandlers: Sendable {
 
     // MARK: Publish
 
-    func publish(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: Context) async {
+    /// Rethrows what the WebSocket layer raised (e.g. a message over the size limit), so that it
+    /// closes the socket with the matching code (1009) rather than a plain 1000.
+    func publish(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: Context) async throws {
         let remote = context.requestContext.remoteDescription
         let session: PublishSession
         do {
@@ -35,7 +37,8 @@ struct WebSocketHandlers: Sendable {
         defer { connections.unregister(token) }
         try? await outbound.write(.text(session.readyNotice))
 
-        let failure: RelayError? = await withTaskGroup(of: RelayError?.self) { group in
+        enum Ending: Sendable { case relay(RelayError), socket(any Error) }
+        let ending: Ending? = await withTaskGroup(of: Ending?.self) { group in
             group.addTask {
                 // Tell the publisher what got through, about once a second.
                 while !Task.isCancelled {
@@ -52,10 +55,10 @@ struct WebSocketHandlers: Sendable {
                         try await relay.publish(buffer.readableBytesView, session: session)
                     }
                 } catch let error as RelayError {
-                    return error
+                    return .relay(error)
                 } catch {
-                    // The socket went away (or sent an oversized message); nothing to report back.
                     context.logger.debug("publisher socket ended: \(error)")
+                    return .socket(error)
                 }
                 return nil
             }
@@ -64,7 +67,11 @@ struct WebSocketHandlers: Sendable {
             return first
         }
         await relay.closePublisher(session)
-        if let failure { await close(outbound, with: failure, logger: context.logger) }
+        switch ending {
+        case .relay(let failure): await close(outbound, with: failure, logger: context.logger)
+        case .socket(let error): throw error
+        case nil: break
+        }
     }
 
     // MARK: Watch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from conftest import http_get
 from kvbclient import Publisher, Viewer, wait_until
 from webm import load_fixture, looped
 
@@ -78,3 +79,26 @@ async def test_bad_input_is_refused_and_harms_nobody(kvb, topic):
         await wait_until(lambda: viewer.streams and viewer.streams[0].ended, 10, lambda: f"'ended' ({viewer.describe()})")
         assert viewer.streams[0].init + bytes(viewer.streams[0].media) == fixture.data
     assert relay.popen.poll() is None, "relay died"
+
+
+async def test_an_oversized_message_is_closed_with_1009(kvb, topic):
+    """A message over the 8 MiB limit (sent as two frames, each within the frame limit) gets 1009,
+    not a silent normal close; the relay keeps serving others."""
+    relay = await asyncio.to_thread(kvb.start_relay)
+    async with await Publisher.open(relay.url, topic) as publisher:
+        fixture = load_fixture("vp8-opus")
+        await publisher.send(fixture.data[:4096])
+        half = b"\0" * (5 << 20)
+
+        async def fragments():
+            yield half
+            yield half
+
+        try:
+            await publisher.ws.send(fragments())
+        except Exception:
+            pass  # the relay may close before the second frame is out
+        code, reason = await publisher.wait_closed(10)
+    assert code == 1009, f"oversized message: close {code} {reason!r} (expected 1009)"
+    status, _ = await asyncio.to_thread(http_get, relay.url + "/healthz")
+    assert status == 200, "the relay still answers after refusing the oversized message"
