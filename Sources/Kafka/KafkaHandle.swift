@@ -73,8 +73,6 @@ final class KafkaHandle: @unchecked Sendable {
     }
 
     deinit { destroy() }
-
-    var name: String { String(cString: rd_kafka_name(pointer)) }
 }
 
 /// What librdkafka calls back into: logs, errors and delivery reports for one handle.

@@ -2,6 +2,7 @@ import ControlPlane
 import Foundation
 import Kafka
 import Logging
+import Metrics
 
 /// One relay's reading of one topic: a single consumer however many viewers watch, feeding each
 /// viewer's bounded queue from its own poll thread.
@@ -26,7 +27,6 @@ final class TopicFeed: Sendable {
         var lowWatermark: Int64 = 0
         var window: Int64
         var lastError: String?
-        var malformed = 0
         var paused: Bool
         /// Ingest time of the newest fragment consumed live.
         var newestConsumedIngest: Int64?
@@ -83,7 +83,7 @@ final class TopicFeed: Sendable {
         switch event {
         case .message(let message):
             guard let fragment = StreamFragment(message) else {
-                state.withLock { $0.malformed += 1 }
+                Counter(label: "kvb_unreadable_records_total", dimensions: [("topic", topic.value)]).increment()
                 logger.warning("ignoring a record without kvb headers", metadata: ["offset": "\(message.offset)"])
                 return
             }
@@ -222,9 +222,6 @@ final class TopicFeed: Sendable {
     var viewerCount: Int { state.withLock { $0.viewers.count } }
 
     var viewers: [ViewerConnection] { state.withLock { Array($0.viewers.values) } }
-
-    /// Newest fragment this feed has seen (its ingest time), if any.
-    var newestIngestMilliseconds: Int64? { state.withLock { $0.cache.newestIngestMilliseconds } }
 
     /// Stops polling and closes the consumer. Blocking.
     func close() {

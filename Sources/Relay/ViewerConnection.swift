@@ -68,9 +68,6 @@ public final class ViewerConnection: Sendable {
     /// Fragments dropped because this viewer was too slow.
     public var skippedForSlowness: Int { inner.withLock { $0.stream.skippedForSlowness } }
 
-    /// Bytes queued for this viewer right now.
-    public var queuedBytes: Int { inner.withLock { $0.stream.queuedBytes } }
-
     /// Bytes written to its socket so far.
     public var bytesWritten: Int64 { inner.withLock { $0.bytesWritten } }
 

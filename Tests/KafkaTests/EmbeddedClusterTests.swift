@@ -92,6 +92,10 @@ final class EmbeddedClusterTests {
         let byTime = try KafkaConsumer(configuration: configuration, logger: logger)
         defer { byTime.close() }
         try byTime.assign(topic: "positions", offset: .time(millisecondsSinceEpoch: 0))
+        _ = consume(byTime) { _, event in if case .endOfPartition = event { true } else { false } }
+        _ = try produce(1, topic: "positions", from: 13)
+        let afterTime = consume(byTime) { messages, _ in messages.count == 1 }
+        #expect(afterTime.map(\.offset) == [13], "the mock has no offsets-for-times: reading starts at the end")
     }
 
     @Test func adminListsTopicsAndCreatesThemIdempotently() throws {
