@@ -99,7 +99,7 @@ struct WebSocketHandlers: Sendable {
             connections.unregister(token)
         }
         let metrics = relay.metrics
-        await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 // Viewers send their live delay; reading also tells us when the socket closes.
                 do {
@@ -108,6 +108,7 @@ struct WebSocketHandlers: Sendable {
                         viewer.report(liveDelayMilliseconds: report.delayMilliseconds, state: report.state)
                     }
                 } catch {}
+                return false
             }
             group.addTask {
                 while let delivery = await viewer.next() {
@@ -125,18 +126,26 @@ struct WebSocketHandlers: Sendable {
                             try await outbound.write(.text(text))
                         }
                     } catch {
-                        return
+                        return false
                     }
                 }
-                // Closed by the relay (a kick): send the close frame from here, so the client's
-                // answer ends the reader above; a cancelled read is not guaranteed to return.
-                if let request = viewer.closeRequest {
-                    context.logger.notice("closing viewer \(viewer.id): \(request.reason)", metadata: ["code": "\(request.code)"])
-                    try? await outbound.write(.text(ViewerNotice.error(request.reason)))
-                    try? await outbound.close(.init(codeNumber: Int(request.code)), reason: request.reason)
-                }
+                // Closed by the relay (a kick): send the close frame from here.
+                guard let request = viewer.closeRequest else { return false }
+                context.logger.notice("closing viewer \(viewer.id): \(request.reason)", metadata: ["code": "\(request.code)"])
+                try? await outbound.write(.text(ViewerNotice.error(request.reason)))
+                try? await outbound.close(.init(codeNumber: Int(request.code)), reason: request.reason)
+                return true
             }
-            await group.next()
+            if await group.next() == true {
+                // The reader must see the client's answer to that close frame: cancelling it
+                // would end the inbound stream before the handshake completes, and the socket
+                // would linger until the close timeout. Bounded, in case the client never answers.
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(5))
+                    return false
+                }
+                _ = await group.next()
+            }
             group.cancelAll()
         }
     }
