@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "WebM", targets: ["WebM"]),
         .library(name: "Relay", targets: ["Relay"]),
         .library(name: "ControlPlane", targets: ["ControlPlane"]),
+        .library(name: "Trust", targets: ["Trust"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C bridge to Debian's librdkafka (pkg-config `rdkafka`), including the mock cluster API.
@@ -52,6 +54,13 @@ let package = Package(
         ),
         // Streaming WebM (EBML) parsing and segmenting. Pure Swift, no I/O.
         .target(name: "WebM", swiftSettings: swiftSettings),
+        // Trust: publish keys, signed watch tokens, signed control-plane records, replay and
+        // origin checks. Pure logic over swift-crypto's HMAC, no I/O.
+        .target(
+            name: "Trust",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // The control plane's documents: relay status, operator commands, acknowledgements.
         .target(name: "ControlPlane", swiftSettings: swiftSettings),
         // The console's logic without a terminal: fleet model, keys, screen layout, formatting.
@@ -60,7 +69,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "Kafka", "WebM", "ControlPlane",
+                "Kafka", "WebM", "ControlPlane", "Trust",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -72,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "Server",
             dependencies: [
-                "Kafka", "Relay", "WebM",
+                "Kafka", "Relay", "WebM", "Trust",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -87,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "Console",
             dependencies: [
-                "CNcurses", "ConsoleUI", "ControlPlane", "Kafka",
+                "CNcurses", "ConsoleUI", "ControlPlane", "Kafka", "Trust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -105,6 +114,7 @@ let package = Package(
         .testTarget(name: "WebMTests", dependencies: ["WebM"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: swiftSettings),
         .testTarget(name: "RelayTests", dependencies: ["Relay"], swiftSettings: swiftSettings),
+        .testTarget(name: "TrustTests", dependencies: ["Trust"], swiftSettings: swiftSettings),
         .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "ControlPlane"], swiftSettings: swiftSettings),
     ]
 )
