@@ -12,6 +12,8 @@ public struct WebMError: Error, Equatable, Sendable, CustomStringConvertible {
         case unexpectedElement
         /// An element larger than the configured limit (memory stays bounded).
         case elementTooLarge
+        /// Everything before the first Cluster together exceeds the init segment limit.
+        case initSegmentTooLarge
         /// A Cluster arrived before the Tracks element: viewers could not be initialised.
         case missingTracks
     }

@@ -3,7 +3,9 @@
 ///
 /// The fragments depend only on the stream's structure, never on how it was chunked, and their
 /// bytes concatenated after the init segment are exactly the input. Memory is bounded by
-/// `maxElementSize`: the segmenter holds at most one incomplete element.
+/// `maxElementSize` and `maxInitSegmentSize`: the segmenter holds at most one incomplete element,
+/// and everything before the first Cluster (the init segment) is refused past its own limit,
+/// by declared size, before it is buffered.
 ///
 /// ```swift
 /// var segmenter = WebMSegmenter()
@@ -14,6 +16,9 @@ public struct WebMSegmenter: Sendable {
     public let maxElementSize: Int
     /// A Cluster start waiting for its first video block is flushed (as a non-keyframe) past this.
     public let maxPendingClusterStart: Int
+    /// Largest init segment (EBML header, Segment header, Info, Tracks and anything else before
+    /// the first Cluster). MediaRecorder's is about 200 bytes.
+    public let maxInitSegmentSize: Int
 
     private enum Phase: Sendable {
         case ebmlHeader, segmentHeader, beforeFirstCluster, clusters, ended
@@ -39,9 +44,10 @@ public struct WebMSegmenter: Sendable {
     private var hasVideo = false
     private var failure: WebMError?
 
-    public init(maxElementSize: Int = 8 << 20, maxPendingClusterStart: Int = 1 << 20) {
+    public init(maxElementSize: Int = 8 << 20, maxPendingClusterStart: Int = 1 << 20, maxInitSegmentSize: Int = 256 << 10) {
         self.maxElementSize = maxElementSize
         self.maxPendingClusterStart = maxPendingClusterStart
+        self.maxInitSegmentSize = maxInitSegmentSize
     }
 
     /// Bytes consumed into outputs (or the pending Cluster start) so far.
@@ -109,6 +115,17 @@ public struct WebMSegmenter: Sendable {
         return buffer[readIndex..<end]
     }
 
+    /// Refuses an element that would take the init segment past its limit, by its declared size
+    /// (an unknown size counts as the rest of the limit), before any of it is buffered.
+    private func checkInitSegmentRoom(_ header: EBMLElementHeader, name: String) throws(WebMError) {
+        let declared = header.size.map { $0 > UInt64(Int.max / 2) ? Int.max / 2 : Int($0) } ?? 0
+        let total = initBytes.count + header.headerLength + declared
+        guard total <= maxInitSegmentSize else {
+            throw error(.initSegmentTooLarge, at: readIndex,
+                        "the init segment would reach \(total) bytes with this \(name) (limit \(maxInitSegmentSize)); everything before the first Cluster counts")
+        }
+    }
+
     /// One parsing step. Returns false when more input is needed.
     private mutating func step(into outputs: inout [WebMSegmenterOutput]) throws(WebMError) -> Bool {
         switch phase {
@@ -117,6 +134,7 @@ public struct WebMSegmenter: Sendable {
             guard header.id == EBMLID.ebmlHeader else {
                 throw error(.notWebM, at: readIndex, "not WebM: the stream must start with an EBML header (1A 45 DF A3)")
             }
+            try checkInitSegmentRoom(header, name: "EBML header")
             guard let element = try wholeElement(header, name: "EBML header") else { return false }
             try checkDocType(element, header: header)
             initBytes.append(contentsOf: element)
@@ -127,6 +145,7 @@ public struct WebMSegmenter: Sendable {
         case .segmentHeader:
             guard let header = try header() else { return false }
             if header.id == EBMLID.void || header.id == EBMLID.crc32 {
+                try checkInitSegmentRoom(header, name: "Void")
                 guard let element = try wholeElement(header, name: "Void") else { return false }
                 initBytes.append(contentsOf: element)
                 readIndex += element.count
@@ -134,6 +153,9 @@ public struct WebMSegmenter: Sendable {
             }
             guard header.id == EBMLID.segment else {
                 throw error(.unexpectedElement, at: readIndex, "expected a Segment after the EBML header, found ID 0x\(hex(header.id))")
+            }
+            guard initBytes.count + header.headerLength <= maxInitSegmentSize else {
+                throw error(.initSegmentTooLarge, at: readIndex, "the init segment exceeds \(maxInitSegmentSize) bytes")
             }
             initBytes.append(contentsOf: buffer[readIndex..<readIndex + header.headerLength])
             readIndex += header.headerLength
@@ -161,6 +183,7 @@ public struct WebMSegmenter: Sendable {
             if header.id == EBMLID.ebmlHeader || header.id == EBMLID.segment {
                 throw error(.unexpectedElement, at: readIndex, "unexpected \(header.id == EBMLID.segment ? "Segment" : "EBML header") inside the Segment")
             }
+            try checkInitSegmentRoom(header, name: "element (ID 0x\(hex(header.id)))")
             guard let element = try wholeElement(header, name: "Segment child") else { return false }
             if header.id == EBMLID.tracks { sawTracks = true }
             initBytes.append(contentsOf: element)

@@ -190,4 +190,47 @@ struct WebMSegmenterErrorTests {
         #expect(error?.kind == .unexpectedElement)
         #expect(error?.offset == Int64(bytes.count))
     }
+
+    /// The EBML header of a real recording and a Segment of unknown size: the start of every
+    /// MediaRecorder stream.
+    static func streamStart() throws -> [UInt8] {
+        let bytes = try Fixture("vp8-opus.webm").bytes
+        guard let segment = (0..<bytes.count - 4).first(where: { Array(bytes[$0..<$0 + 4]) == [0x18, 0x53, 0x80, 0x67] }) else {
+            return []
+        }
+        return Array(bytes[..<(segment + 12)])  // ID (4) + unknown size (8)
+    }
+
+    @Test func endlessElementsBeforeTheFirstClusterAreRefusedAtTheInitLimit() throws {
+        var segmenter = WebMSegmenter(maxInitSegmentSize: 64 << 10)
+        _ = try segmenter.append(try Self.streamStart())
+        // 1 KiB Void elements, forever: the init segment would grow with each one.
+        let void: [UInt8] = [0xEC, 0x43, 0xFC] + [UInt8](repeating: 0, count: 1020)
+        var sent = 0
+        var caught: WebMError?
+        while sent < 1 << 20, caught == nil {
+            do { _ = try segmenter.append(void) } catch { caught = error }
+            sent += void.count
+        }
+        #expect(caught?.kind == .initSegmentTooLarge)
+        #expect(sent <= (64 << 10) + void.count, "refused by the element that would cross the limit, not later")
+        #expect(caught?.description.contains("65536") == true, "the message says the limit")
+    }
+
+    @Test func aHugeElementBeforeTheFirstClusterIsRefusedByItsDeclaredSize() throws {
+        var segmenter = WebMSegmenter(maxInitSegmentSize: 64 << 10)
+        _ = try segmenter.append(try Self.streamStart())
+        // An Info element announcing 100 MB: refused from its header alone, nothing buffered.
+        let hugeInfo: [UInt8] = [0x15, 0x49, 0xA9, 0x66, 0x08, 0x05, 0xF5, 0xE1, 0x00]
+        #expect(throws: WebMError.self) { _ = try segmenter.append(hugeInfo) }
+        #expect(segmenter.bufferedByteCount < 64)
+    }
+
+    @Test func realInitSegmentsFitTheDefaultLimit() throws {
+        for fixture in WebMSegmenterFixtureTests.fixtures {
+            var segmenter = WebMSegmenter()
+            _ = try segmenter.append(fixture.bytes)
+            #expect(segmenter.initSegment != nil, "\(fixture)")
+        }
+    }
 }
