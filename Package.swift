@@ -63,13 +63,20 @@ let package = Package(
         ),
         // The control plane's documents: relay status, operator commands, acknowledgements.
         .target(name: "ControlPlane", swiftSettings: swiftSettings),
+        // The control plane on Kafka: signed status documents, commands and acknowledgements,
+        // shared by relays and consoles.
+        .target(
+            name: "ControlLink",
+            dependencies: ["ControlPlane", "Kafka", "Trust"],
+            swiftSettings: swiftSettings
+        ),
         // The console's logic without a terminal: fleet model, keys, screen layout, formatting.
         .target(name: "ConsoleUI", dependencies: ["ControlPlane"], swiftSettings: swiftSettings),
         // The relay core: streams, sessions, fan-out decisions, Kafka message format.
         .target(
             name: "Relay",
             dependencies: [
-                "Kafka", "WebM", "ControlPlane", "Trust",
+                "Kafka", "WebM", "ControlPlane", "ControlLink", "Trust",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -96,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "Console",
             dependencies: [
-                "CNcurses", "ConsoleUI", "ControlPlane", "Kafka", "Trust",
+                "CNcurses", "ConsoleUI", "ControlPlane", "ControlLink", "Kafka", "Trust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -115,6 +122,6 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: swiftSettings),
         .testTarget(name: "RelayTests", dependencies: ["Relay"], swiftSettings: swiftSettings),
         .testTarget(name: "TrustTests", dependencies: ["Trust"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "ControlPlane"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "ControlPlane"], resources: [.copy("FuzzRegressions")], swiftSettings: swiftSettings),
     ]
 )

@@ -5,6 +5,7 @@ import Foundation
 import Kafka
 import Logging
 import Synchronization
+import Trust
 
 /// Set by SIGINT/SIGTERM so the loop can restore the terminal before exiting.
 let stopRequested = Atomic<Bool>(false)
@@ -37,6 +38,9 @@ struct KafkaOptions: ParsableArguments {
 
     @Option(help: "Where the console's own log goes (the screen belongs to the UI).")
     var logFile: String = ProcessInfo.processInfo.environment["KVB_CONSOLE_LOG"] ?? "/dev/null"
+
+    @Option(help: "File holding the operator key shared with the relays (env KVB_OPERATOR_KEY_FILE, or the key itself in KVB_OPERATOR_KEY; default .kvb/operator.key).")
+    var operatorKeyFile: String?
 }
 
 /// The interactive console (the default).
@@ -48,7 +52,7 @@ struct InteractiveCommand: ParsableCommand {
     func run() throws {
         let configuration = try kafka.kafkaConfiguration()
         let logger = kafka.makeLogger()
-        let link = try FleetLink(configuration: configuration, logger: logger)
+        let link = try FleetLink(configuration: configuration, operatorKey: try kafka.operatorKey(), logger: logger)
         link.start()
 
         signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
@@ -60,7 +64,8 @@ struct InteractiveCommand: ParsableCommand {
             terminal.restore()
             link.stop()
         }
-        var state = ConsoleState(consoleID: "console-\(ProcessInfo.processInfo.processIdentifier)")
+        // Command ids must be unique across consoles (relays refuse a repeated id as a replay).
+        var state = ConsoleState(consoleID: "console-\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt32.random(in: .min ... .max), radix: 16))")
         var lastDraw: Int64 = 0
         var dirty = true
         while !stopRequested.load(ordering: .relaxed), !terminal.isGone {
@@ -93,8 +98,11 @@ struct InteractiveCommand: ParsableCommand {
         if let error = snapshot.lastError, now - snapshot.lastErrorAt < 10_000, now - snapshot.lastRecordAt > 3_000 {
             return "kafka \(link.bootstrap) unreachable, retrying: \(error)"
         }
-        let ignored = snapshot.ignoredRecords > 0 ? " (\(snapshot.ignoredRecords) unreadable records ignored)" : ""
-        return "kafka \(link.bootstrap)\(ignored)"
+        var notes: [String] = []
+        if link.keySource == nil { notes.append("read-only, unverified: no operator key") }
+        if snapshot.forgedRecords > 0 { notes.append("\(snapshot.forgedRecords) unsigned or forged records ignored") }
+        if snapshot.ignoredRecords > 0 { notes.append("\(snapshot.ignoredRecords) unreadable records ignored") }
+        return "kafka \(link.bootstrap)" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))")
     }
 
 }
@@ -129,6 +137,15 @@ extension KafkaOptions {
         // The console reads control topics only; it needs no prefetch beyond a few documents.
         configuration.properties["fetch.wait.max.ms"] = configuration.properties["fetch.wait.max.ms"] ?? "100"
         return configuration
+    }
+
+    /// The operator key, from the environment, a file, or `.kvb/operator.key`.
+    func operatorKey() throws -> (key: Secret, source: String)? {
+        do {
+            return try OperatorKey.load(environment: ProcessInfo.processInfo.environment, file: operatorKeyFile)
+        } catch {
+            throw ValidationError(error.message)
+        }
     }
 
     func makeLogger() -> Logger {

@@ -1,30 +1,42 @@
 import ConsoleUI
+import ControlLink
 import ControlPlane
 import Foundation
 import Kafka
 import Logging
+import Trust
 
 /// The console's connection to the fleet: reads relay status documents and command
-/// acknowledgements from Kafka on its own thread, and publishes commands. Never dies on a bad
-/// record or on Kafka going away: it counts, reports and keeps retrying.
+/// acknowledgements from Kafka on its own thread, and publishes commands, all signed with the
+/// operator key. Status documents and acknowledgements whose signature fails are ignored (and
+/// counted). Without a key the console is read-only and what it shows is unverified. Never dies
+/// on a bad record or on Kafka going away: it counts, reports and keeps retrying.
 final class FleetLink: Sendable {
     struct Snapshot: Sendable {
         var fleet = Fleet()
         var acks: [CommandAck] = []
+        /// Records that are not control-plane documents.
         var ignoredRecords = 0
+        /// Records ignored because they were unsigned or their signature failed.
+        var forgedRecords = 0
         var lastError: String?
         var lastErrorAt: Int64 = 0
         var lastRecordAt: Int64 = 0
     }
 
     let bootstrap: String
+    /// Where the operator key came from; nil when the console has none (read-only).
+    let keySource: String?
+    private let records: SignedRecords
     private let consumer: KafkaConsumer
     private let producer: KafkaProducer
     private let state = Locked(Snapshot())
     private let thread: Locked<KafkaPollThread?> = Locked(nil)
 
-    init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
+    init(configuration: KafkaConfiguration, operatorKey: (key: Secret, source: String)?, logger: Logger) throws(KafkaError) {
         bootstrap = configuration.bootstrapServers
+        keySource = operatorKey?.source
+        records = SignedRecords(operatorKey: operatorKey?.key)
         consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         let state = self.state
         producer = try KafkaProducer(configuration: configuration, logger: logger, onError: { error in
@@ -65,7 +77,13 @@ final class FleetLink: Sendable {
         switch event {
         case .message(let message):
             let now = Self.now()
+            let signature = records.verify(message)
             if message.topic == ControlTopics.status {
+                // With a key only signed statuses count; without one they are shown unverified.
+                guard records.signer == nil || signature == .valid else {
+                    state.withLock { $0.forgedRecords += 1 }
+                    return
+                }
                 guard let status = ControlPlaneCodec.decodeStatus(message.value) else {
                     state.withLock { $0.ignoredRecords += 1 }
                     return
@@ -76,7 +94,15 @@ final class FleetLink: Sendable {
                     $0.lastError = nil
                 }
             } else if case .ack(let ack)? = ControlPlaneCodec.decodeControl(message.value) {
-                state.withLock { $0.acks.append(ack) }
+                // Only acknowledgements signed with the operator key (so none without one).
+                guard signature == .valid else {
+                    state.withLock { $0.forgedRecords += 1 }
+                    return
+                }
+                state.withLock {
+                    $0.acks.append(ack)
+                    if $0.acks.count > 1000 { $0.acks.removeFirst($0.acks.count - 1000) }
+                }
             }
         case .endOfPartition:
             break
@@ -108,11 +134,14 @@ final class FleetLink: Sendable {
         }
     }
 
-    /// Publishes a command on the control topic.
+    /// Publishes a command on the control topic, signed. Without an operator key nothing is sent:
+    /// relays would refuse it.
     func send(_ command: ControlCommand) throws(KafkaError) {
-        try producer.send(KafkaOutgoingMessage(topic: ControlTopics.control, key: Array(command.id.utf8),
-                                               value: ControlPlaneCodec.encode(.command(command))), id: 0)
+        guard records.signer != nil else { throw KafkaError(Self.readOnlyMessage) }
+        try producer.send(records.record(.command(command)), id: 0)
     }
+
+    static let readOnlyMessage = "read-only: no operator key (KVB_OPERATOR_KEY, --operator-key-file or .kvb/operator.key); relays apply only signed commands"
 
     func stop() {
         thread.withLock { $0 }?.stop()

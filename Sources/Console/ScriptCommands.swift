@@ -3,6 +3,7 @@ import ConsoleUI
 import ControlPlane
 import Foundation
 import Kafka
+import Trust
 
 /// `kvb-console status`: the fleet as JSON, once, for scripts and monitoring.
 struct StatusCommand: ParsableCommand {
@@ -17,7 +18,7 @@ struct StatusCommand: ParsableCommand {
     var wait: Double = 2.5
 
     func run() throws {
-        let link = try FleetLink(configuration: kafka.kafkaConfiguration(), logger: kafka.makeLogger())
+        let link = try FleetLink(configuration: kafka.kafkaConfiguration(), operatorKey: try kafka.operatorKey(), logger: kafka.makeLogger())
         link.start()
         defer { link.stop() }
         Thread.sleep(forTimeInterval: wait)
@@ -68,11 +69,16 @@ struct SendCommand: ParsableCommand {
         guard let parsed = ControlCommand.Action(rawValue: action) else {
             throw ValidationError("unknown action \(action): use kick, pause, resume or switch")
         }
-        let link = try FleetLink(configuration: kafka.kafkaConfiguration(), logger: kafka.makeLogger())
+        if parsed == .kick, relay == nil || viewer == nil {
+            throw ValidationError("kick names one relay's one viewer: give --viewer and --relay")
+        }
+        guard let operatorKey = try kafka.operatorKey() else { throw ValidationError(FleetLink.readOnlyMessage) }
+        let link = try FleetLink(configuration: kafka.kafkaConfiguration(), operatorKey: operatorKey, logger: kafka.makeLogger())
         link.start()
         defer { link.stop() }
         let command = ControlCommand(
-            id: "cli-\(ProcessInfo.processInfo.processIdentifier)-\(FleetLink.now())", action: parsed, topic: topic,
+            id: "cli-\(ProcessInfo.processInfo.processIdentifier)-\(FleetLink.now())-\(String(UInt32.random(in: .min ... .max), radix: 16))",
+            action: parsed, topic: topic,
             viewer: viewer, relay: relay, to: to, issuedAtMilliseconds: FleetLink.now(), issuedBy: "kvb-console send"
         )
         // Let the control topic's assignment settle so the acknowledgement is not missed.

@@ -10,16 +10,41 @@ public struct RelayStatus: Codable, Sendable, Equatable {
     public var sentAtMilliseconds: Int64
     public var sessions: [SessionStatus]
     public var topics: [TopicStatus]
+    /// What the relay does with operator commands (absent from older relays).
+    public var commands: CommandIntake?
+    /// Why the relay cannot reach Kafka right now (absent while it can).
+    public var kafkaProblem: String?
 
     public init(relay: String, address: String, startedAtMilliseconds: Int64, sentAtMilliseconds: Int64,
-                sessions: [SessionStatus], topics: [TopicStatus]) {
+                sessions: [SessionStatus], topics: [TopicStatus], commands: CommandIntake? = nil, kafkaProblem: String? = nil) {
         self.relay = relay
         self.address = address
         self.startedAtMilliseconds = startedAtMilliseconds
         self.sentAtMilliseconds = sentAtMilliseconds
         self.sessions = sessions
         self.topics = topics
+        self.commands = commands
+        self.kafkaProblem = kafkaProblem
     }
+}
+
+/// How a relay treats operator commands: whether it holds the operator key (without it, it
+/// applies none), how many it applied, and how many it refused, by reason (`unsigned`,
+/// `bad_signature`, `replayed`, `stale`, `future`, `over_capacity`, `unreadable`,
+/// `no_operator_key`).
+public struct CommandIntake: Codable, Sendable, Equatable {
+    public var operatorKey: Bool
+    public var applied: Int64
+    public var rejected: [String: Int64]
+
+    public init(operatorKey: Bool, applied: Int64 = 0, rejected: [String: Int64] = [:]) {
+        self.operatorKey = operatorKey
+        self.applied = applied
+        self.rejected = rejected
+    }
+
+    /// Every refusal, whatever the reason.
+    public var rejectedTotal: Int64 { rejected.values.reduce(0) { $0 &+ max(0, $1) } }
 }
 
 /// One publisher or viewer connection on a relay.

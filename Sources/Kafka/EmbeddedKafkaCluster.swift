@@ -41,6 +41,14 @@ public final class EmbeddedKafkaCluster: Sendable {
         }
     }
 
+    /// Adds `milliseconds` of round-trip time to a broker's responses: for fault tests.
+    public func setBroker(_ id: Int32, roundTripMilliseconds: Int32) {
+        cluster.withLock { mock in
+            guard let mock = mock?.pointer else { return }
+            _ = rd_kafka_mock_broker_set_rtt(mock, id, max(0, roundTripMilliseconds))
+        }
+    }
+
     /// Stops the cluster. Idempotent.
     public func close() {
         let mock = cluster.withLock { value -> MockCluster? in

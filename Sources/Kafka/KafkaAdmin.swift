@@ -12,17 +12,27 @@ public struct KafkaTopicMetadata: Sendable, Equatable {
     }
 }
 
-/// Cluster administration: topic creation, topic listing, watermarks. All calls block up to
-/// their timeout; call them from a thread that may block (see ``KafkaAdmin/run(_:)``).
+/// Cluster administration: topic creation, topic listing, watermarks, a reachability probe. All
+/// calls block up to their timeout; call them from a thread that may block.
+///
+/// Its handle is a consumer that never joins a group, so its metadata lookups never ask the
+/// cluster to auto-create the topics they name (a producer's would): looking at a topic must not
+/// create it.
 public final class KafkaAdmin: Sendable {
     let handle: KafkaHandle
 
     public init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
-        handle = try KafkaHandle(
-            type: RD_KAFKA_PRODUCER,
-            properties: configuration.librdkafkaProperties(for: .admin),
-            callbacks: KafkaHandleCallbacks(logger: logger)
-        )
+        var properties = configuration.librdkafkaProperties(for: .admin)
+        if properties["group.id"] == nil { properties["group.id"] = "kvb-unjoined" }
+        handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, properties: properties, callbacks: KafkaHandleCallbacks(logger: logger))
+    }
+
+    /// Asks a broker for the cluster's metadata (brokers only); throws when none answers in time.
+    public func ping(timeoutMilliseconds: Int32 = 2000) throws(KafkaError) {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = try handle.use { rd_kafka_metadata($0, 0, nil, &metadata, timeoutMilliseconds) }
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "no Kafka broker answered") }
     }
 
     /// Creates `name`; succeeds if it already exists.

@@ -110,12 +110,15 @@ public enum KafkaRole: Sendable {
                 "enable.partition.eof": "true",
                 "enable.auto.commit": "false",
                 "auto.offset.reset": "latest",
+                // Reading a topic that does not exist yet must not create it.
+                "allow.auto.create.topics": "false",
                 "fetch.message.max.bytes": "8388608",
                 // Bound what librdkafka prefetches per consumer (its default is 64 MiB).
                 "queued.max.messages.kbytes": "16384",
             ]) { _, new in new }
         case .admin:
-            break
+            // Metadata lookups must never create the topics they look at.
+            common["allow.auto.create.topics"] = "false"
         }
         return common
     }

@@ -21,6 +21,11 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var isQueueFull: Bool { code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue }
     public var isOffsetOutOfRange: Bool { code == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue }
+    /// The topic (or partition) does not exist: the cluster answered, so Kafka itself is reachable.
+    public var isUnknownTopic: Bool {
+        code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue || code == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC.rawValue
+            || code == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION.rawValue
+    }
 
     public var description: String { message }
 }

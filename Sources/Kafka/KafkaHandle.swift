@@ -100,9 +100,13 @@ final class KafkaHandleCallbacks: Sendable {
 private let kvbLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
     handle, level, facility, message in
     guard let callbacks = KafkaHandleCallbacks.from(handle) else { return }
-    let text = "\(facility.map { String(cString: $0) } ?? ""): \(message.map { String(cString: $0) } ?? "")"
-    // syslog levels: 0-3 error, 4 warning, 5-6 notice/info, 7 debug.
-    let logLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
+    let facilityName = facility.map { String(cString: $0) } ?? ""
+    let text = "\(facilityName): \(message.map { String(cString: $0) } ?? "")"
+    // syslog levels: 0-3 error, 4 warning, 5-6 notice/info, 7 debug. Brokers that predate
+    // allow.auto.create.topics (and the embedded cluster) get a warning on every connection
+    // that the setting is ignored; kvb never names a topic before it exists, so that is noise.
+    var logLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
+    if facilityName == "AUTOCREATE" { logLevel = .debug }
     callbacks.logger.log(level: logLevel, "\(text)", metadata: ["source": "librdkafka"])
 }
 

@@ -1,32 +1,41 @@
+import ControlLink
 import ControlPlane
 import Foundation
 import Kafka
 import Logging
+import Metrics
+import Trust
 
 /// A relay's part in the control plane: publishes its status to the status topic every second,
-/// and applies the operator commands it reads from the control topic (once each, by id),
-/// answering with an acknowledgement on the same topic.
+/// and applies the operator commands it reads from the control topic, answering each with an
+/// acknowledgement on the same topic. Everything it publishes is signed with the operator key;
+/// only commands signed with that key, fresh and never seen before are applied (``CommandGate``).
+/// Without an operator key it applies no command at all.
 public final class ControlPlaneAgent: Sendable {
     private let relay: Relay
     private let address: String
     private let logger: Logger
     private let consumer: KafkaConsumer
+    private let records: SignedRecords
     private let intervalMilliseconds: Int
     private let threads = Locked<[KafkaPollThread]>([])
-    private let seen = Locked<(ids: Set<String>, order: [String])>(([], []))
-    /// Commands older than this (a relay catching up on old records) are ignored.
-    static let maxCommandAgeMilliseconds: Int64 = 30_000
+    private let gate: Locked<CommandGate>
 
     public init(relay: Relay, address: String, logger: Logger, intervalMilliseconds: Int = 1000) throws(KafkaError) {
         self.relay = relay
         self.address = address
         self.logger = logger
         self.intervalMilliseconds = intervalMilliseconds
+        self.records = SignedRecords(operatorKey: relay.settings.operatorKey)
+        self.gate = Locked(CommandGate(operatorKey: relay.settings.operatorKey != nil))
         self.consumer = try KafkaConsumer(configuration: relay.kafka, logger: logger)
     }
 
     /// Creates the control topics if needed and starts both loops. Blocking: call off the pool.
     public func start() {
+        if relay.settings.operatorKey == nil {
+            logger.warning("no operator key (KVB_OPERATOR_KEY or --operator-key-file): this relay applies no operator command")
+        }
         // Commands from the end if the topic exists, otherwise from its first record once it does;
         // statuses from a few records back, to know the fleet at once.
         let commands: KafkaOffset = (try? consumer.queryWatermarks(topic: ControlTopics.control, timeoutMilliseconds: 3000)).map { .offset($0.high) } ?? .beginning
@@ -60,41 +69,48 @@ public final class ControlPlaneAgent: Sendable {
 
     private func pollCommands() {
         guard case .message(let message)? = consumer.poll(timeoutMilliseconds: 100) else { return }
+        let signature = records.verify(message)
         if message.topic == ControlTopics.status {
+            // Without a key nothing can be verified: peers are taken at their word (the topic
+            // list's "live" marks only). With one, a status must be signed with it.
+            guard records.signer == nil || signature == .valid else {
+                Counter(label: "kvb_status_ignored_total", dimensions: [("reason", signature == .unsigned ? "unsigned" : "bad_signature")]).increment()
+                return
+            }
             if let status = ControlPlaneCodec.decodeStatus(message.value) { relay.recordPeerStatus(status) }
             return
         }
-        guard let decoded = ControlPlaneCodec.decodeControl(message.value) else {
-            logger.debug("ignoring an unreadable record on \(ControlTopics.control)", metadata: ["offset": "\(message.offset)"])
+        let decoded = ControlPlaneCodec.decodeControl(message.value)
+        let verdict = gate.withLock { $0.admit(decoded, signature: signature, nowMilliseconds: currentMilliseconds()) }
+        switch verdict {
+        case .ignore:
             return
-        }
-        guard case .command(let command) = decoded else { return }
-        guard currentMilliseconds() - command.issuedAtMilliseconds < Self.maxCommandAgeMilliseconds else { return }
-        let isNew = seen.withLock { seen -> Bool in
-            guard seen.ids.insert(command.id).inserted else { return false }
-            seen.order.append(command.id)
-            if seen.order.count > 2000 { seen.ids.remove(seen.order.removeFirst()) }
-            return true
-        }
-        guard isNew else { return }
-        let relay = self.relay
-        let logger = self.logger
-        Task {
-            guard let ack = await relay.apply(command) else { return }
-            do {
-                try relay.producer.send(KafkaOutgoingMessage(topic: ControlTopics.control, key: Array(command.id.utf8),
-                                                             value: ControlPlaneCodec.encode(.ack(ack))), id: 0)
-            } catch {
-                logger.warning("could not acknowledge command \(command.id): \(error)")
+        case .refuse(let reason):
+            Counter(label: "kvb_commands_rejected_total", dimensions: [("reason", reason)]).increment()
+            logger.notice("refused a record on \(ControlTopics.control): \(reason)", metadata: ["offset": "\(message.offset)"])
+        case .apply(let command):
+            let relay = self.relay
+            let logger = self.logger
+            let records = self.records
+            let gate = self.gate
+            Task {
+                guard let ack = await relay.apply(command) else { return }
+                gate.withLock { $0.noteApplied() }
+                Counter(label: "kvb_commands_applied_total").increment()
+                do {
+                    try relay.producer.send(records.record(.ack(ack)), id: 0)
+                } catch {
+                    logger.warning("could not acknowledge command \(command.id): \(error)")
+                }
             }
         }
     }
 
     private func publishStatus() {
-        let status = relay.status(address: address)
+        var status = relay.status(address: address)
+        status.commands = gate.withLock { $0.intake }
         do {
-            try relay.producer.send(KafkaOutgoingMessage(topic: ControlTopics.status, key: Array(status.relay.utf8),
-                                                         value: ControlPlaneCodec.encode(status)), id: 0)
+            try relay.producer.send(records.record(status), id: 0)
         } catch {
             logger.debug("could not publish status: \(error)")
         }

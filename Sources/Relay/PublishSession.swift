@@ -12,6 +12,7 @@ public final class PublishSession: Sendable {
     public let userAgent: String
     public let relayID: String
     public let startedMilliseconds: Int64
+    private let limits: RelayLimits
 
     public struct Counters: Sendable, Equatable {
         public var bytes = 0
@@ -24,6 +25,7 @@ public final class PublishSession: Sendable {
 
     private struct Inner: Sendable {
         var segmenter: WebMSegmenter
+        var bitrate: TokenBucket
         var initSegment: [UInt8]?
         var nextSequence: UInt64 = 0
         var counters = Counters()
@@ -33,7 +35,7 @@ public final class PublishSession: Sendable {
 
     private let inner: Locked<Inner>
 
-    init(number: UInt32, topic: TopicName, remoteAddress: String, userAgent: String, relayID: String, maxElementBytes: Int) {
+    init(number: UInt32, topic: TopicName, remoteAddress: String, userAgent: String, relayID: String, limits: RelayLimits) {
         self.id = UUID().uuidString.lowercased()
         self.number = number
         self.topic = topic
@@ -41,14 +43,36 @@ public final class PublishSession: Sendable {
         self.userAgent = userAgent
         self.relayID = relayID
         self.startedMilliseconds = currentMilliseconds()
-        self.inner = Locked(Inner(segmenter: WebMSegmenter(maxElementSize: maxElementBytes)))
+        let bytesPerSecond = Double(limits.publishBitsPerSecond) / 8
+        let burst = max(Double(limits.publishMessageBytes), bytesPerSecond * Double(max(1, limits.publishBurstSeconds)))
+        self.limits = limits
+        self.inner = Locked(Inner(
+            segmenter: WebMSegmenter(maxElementSize: limits.elementBytes, maxInitSegmentSize: limits.initSegmentBytes),
+            bitrate: TokenBucket(capacity: burst, ratePerSecond: bytesPerSecond)
+        ))
     }
 
     public var counters: Counters { inner.withLock { $0.counters } }
 
-    /// Parses a chunk and returns the fragments it completed, ready to produce.
-    public func receive(_ chunk: some Collection<UInt8>, nowMilliseconds: Int64) throws(RelayError) -> [StreamFragment] {
-        try inner.withLock { (inner) throws(RelayError) -> [StreamFragment] in
+    /// The publisher's init segment has arrived: its stream is valid WebM.
+    public var isStreaming: Bool { inner.withLock { $0.initSegment != nil } }
+
+    /// What one chunk from the publisher completed.
+    public struct Received: Sendable {
+        /// Fragments ready to produce.
+        public var fragments: [StreamFragment] = []
+        /// The init segment became complete with this chunk: the stream is valid WebM from here.
+        public var startedStream = false
+    }
+
+    /// Parses a chunk and returns the fragments it completed, ready to produce. Refuses a chunk
+    /// that would take the publisher over its bitrate.
+    public func receive(_ chunk: some Collection<UInt8>, nowMilliseconds: Int64) throws(RelayError) -> Received {
+        try inner.withLock { (inner) throws(RelayError) -> Received in
+            guard inner.bitrate.take(Double(chunk.count), nowMilliseconds: nowMilliseconds) else {
+                let megabits = Double(limits.publishBitsPerSecond) / 1_000_000
+                throw .limit(.publishBitrate, "publishing faster than this relay's \(megabits) Mbit/s limit (averaged over \(limits.publishBurstSeconds) s); lower the recorder's bitrate")
+            }
             inner.counters.bytes += chunk.count
             let outputs: [WebMSegmenterOutput]
             do {
@@ -56,19 +80,22 @@ public final class PublishSession: Sendable {
             } catch let error as WebMError {
                 switch error.kind {
                 case .notWebM, .unsupportedDocType: throw .unsupportedMedia(error.description)
-                default: throw .brokenStream(error.description)
+                case .initSegmentTooLarge: throw .limit(.initSegmentSize, error.description)
+                case .elementTooLarge: throw .limit(.elementSize, error.description)
+                case .invalidElement, .unexpectedElement, .missingTracks: throw .brokenStream(error.description)
                 }
             } catch {
                 throw .brokenStream("\(error)")
             }
-            var fragments: [StreamFragment] = []
+            var received = Received()
             for output in outputs {
                 switch output {
                 case .initSegment(let segment):
+                    received.startedStream = inner.initSegment == nil
                     inner.initSegment = segment.bytes
                 case .fragment(let fragment):
                     inner.unacknowledged[UInt32(truncatingIfNeeded: inner.nextSequence)] = nowMilliseconds
-                    fragments.append(StreamFragment(
+                    received.fragments.append(StreamFragment(
                         session: id, sequence: inner.nextSequence, ingestMilliseconds: nowMilliseconds,
                         isKeyframe: fragment.isKeyframe, initSegment: fragment.isKeyframe ? inner.initSegment : nil,
                         relay: relayID, bytes: fragment.bytes
@@ -78,7 +105,16 @@ public final class PublishSession: Sendable {
                     if fragment.isKeyframe { inner.counters.keyframes += 1 }
                 }
             }
-            return fragments
+            return received
+        }
+    }
+
+    /// A fragment that never reached Kafka (dropped before it was queued).
+    func dropped(sequence: UInt32, reason: String) {
+        inner.withLock { inner in
+            inner.unacknowledged[sequence] = nil
+            inner.counters.failed += 1
+            inner.counters.lastDeliveryError = reason
         }
     }
 
@@ -105,14 +141,46 @@ public final class PublishSession: Sendable {
         }
     }
 
-    /// The `stats` message for the publisher.
-    public var statsNotice: String {
+    /// The `stats` message for the publisher; `kafka` is the relay's view of Kafka when it is
+    /// not reachable (the publisher stays connected and the relay retries).
+    public func statsNotice(kafkaProblem: String? = nil) -> String {
         let c = counters
-        let error = c.lastDeliveryError.map { #","kafkaError":"\#(jsonEscaped($0))""# } ?? ""
-        return #"{"type":"stats","bytes":\#(c.bytes),"fragments":\#(c.fragments),"keyframes":\#(c.keyframes),"acked":\#(c.acked),"failed":\#(c.failed)\#(error)}"#
+        return PublisherNotice.encode(PublisherNotice.Stats(
+            bytes: c.bytes, fragments: c.fragments, keyframes: c.keyframes, acked: c.acked, failed: c.failed,
+            kafkaError: c.lastDeliveryError, kafka: kafkaProblem.map { "unreachable: \($0)" } ?? "ok"
+        ))
     }
 
     public var readyNotice: String {
-        #"{"type":"ready","topic":"\#(topic)","session":"\#(id)","relay":"\#(jsonEscaped(relayID))"}"#
+        PublisherNotice.encode(PublisherNotice.Ready(topic: topic.value, session: id, relay: relayID))
+    }
+}
+
+/// The JSON messages a publisher receives (docs/PROTOCOL.md).
+enum PublisherNotice {
+    struct Ready: Encodable {
+        var type = "ready"
+        var topic: String
+        var session: String
+        var relay: String
+    }
+
+    struct Stats: Encodable {
+        var type = "stats"
+        var bytes: Int
+        var fragments: Int
+        var keyframes: Int
+        var acked: Int
+        var failed: Int
+        /// The latest delivery failure, if any.
+        var kafkaError: String?
+        /// `ok`, or `unreachable: REASON` while the relay cannot reach Kafka.
+        var kafka: String
+    }
+
+    static func encode(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? #"{"type":"error","message":"unencodable notice"}"#
     }
 }

@@ -17,13 +17,19 @@ extension Relay {
         if let target = command.relay, target != relayID { return nil }
         switch command.action {
         case .kick:
+            // A kick names one relay's one viewer.
+            guard command.relay != nil else { return nil }
             guard let id = command.viewer else { return ack(false, "kick needs a viewer") }
-            guard let viewer = viewers.first(where: { $0.id == id }) else {
-                return command.relay == nil ? nil : ack(false, "no viewer \(id) on \(relayID)")
-            }
-            if !viewer.clientID.isEmpty {
-                let until = currentMilliseconds() + settings.kickBanMilliseconds
-                state.withLock { $0.bannedClients[viewer.clientID] = until }
+            guard let viewer = viewers.first(where: { $0.id == id }) else { return ack(false, "no viewer \(id) on \(relayID)") }
+            // Ban what the relay can check itself, the address, besides the page's client id.
+            let until = currentMilliseconds() + settings.kickBanMilliseconds
+            let capacity = settings.limits.bannedClients
+            state.withLock { state in
+                let now = currentMilliseconds()
+                if state.bannedClients.count >= capacity { state.bannedClients = state.bannedClients.filter { $0.value > now } }
+                if state.bannedAddresses.count >= capacity { state.bannedAddresses = state.bannedAddresses.filter { $0.value > now } }
+                if !viewer.clientID.isEmpty, state.bannedClients.count < capacity { state.bannedClients[viewer.clientID] = until }
+                if !viewer.remoteHost.isEmpty, state.bannedAddresses.count < capacity { state.bannedAddresses[viewer.remoteHost] = until }
             }
             viewer.close(.init(code: 4001, reason: "removed by the operator"))
             logger.notice("viewer kicked by the operator", metadata: ["viewer": "\(id)", "topic": "\(viewer.topic)", "by": "\(command.issuedBy)"])
@@ -31,15 +37,24 @@ extension Relay {
         case .pause, .resume:
             guard let name = command.topic, let topic = try? TopicName(name) else { return ack(false, "invalid topic") }
             let pause = command.action == .pause
-            let feed = state.withLock { state -> TopicFeed? in
-                if pause { state.pausedTopics.insert(topic) } else { state.pausedTopics.remove(topic) }
-                return state.feeds[topic]
+            let capacity = settings.limits.pausedTopics
+            let applied = state.withLock { state -> (Bool, TopicFeed?) in
+                if pause {
+                    guard state.pausedTopics.contains(topic) || state.pausedTopics.count < capacity else { return (false, nil) }
+                    state.pausedTopics.insert(topic)
+                } else {
+                    state.pausedTopics.remove(topic)
+                }
+                return (true, state.feeds[topic])
             }
+            guard applied.0 else { return ack(false, "\(capacity) topics are paused already (the limit); resume some first") }
+            let feed = applied.1
             feed?.setPaused(pause)
             logger.notice("\(pause ? "paused" : "resumed") by the operator", metadata: ["topic": "\(topic)", "by": "\(command.issuedBy)"])
             return ack(true, "\(pause ? "paused" : "resumed") \(topic) (\(feed?.viewerCount ?? 0) viewers here)")
         case .switch:
             guard let toName = command.to, let target = try? TopicName(toName) else { return ack(false, "switch needs a valid target topic") }
+            do { try settings.access.allows(topic: target) } catch { return ack(false, error.description) }
             let movers: [ViewerConnection]
             if let id = command.viewer {
                 movers = viewers.filter { $0.id == id }
@@ -49,8 +64,7 @@ extension Relay {
                 movers = viewers.filter { $0.topic.value == name }
             }
             for viewer in movers {
-                let from = viewer.topic
-                detach(viewer, from: from)
+                detach(viewer)
                 viewer.setTopic(target)
                 viewer.restart()
                 viewer.send(notice: ViewerNotice.switched(to: target))

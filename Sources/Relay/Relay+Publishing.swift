@@ -2,15 +2,21 @@ import ControlPlane
 import Foundation
 import Kafka
 import Logging
+import Metrics
 
 /// Publishers: accepting one per topic, segmenting their chunks, producing the fragments.
 extension Relay {
     // MARK: - Publishing
 
-    /// Accepts a publisher for `topic`, or refuses it when the topic already has one here or,
-    /// judging by the topic's newest record, on another relay.
-    public func openPublisher(topic: TopicName, remoteAddress: String, userAgent: String = "") async throws(RelayError) -> PublishSession {
+    /// Accepts a publisher for `topic` presenting `key`, or refuses it: a missing or wrong key, a
+    /// topic this relay does not serve, a topic holding another application's records, a topic
+    /// that already has a publisher here or (judging by its newest record) on another relay, or
+    /// a relay at its publisher limit.
+    ///
+    /// Nothing is created in Kafka yet: the topic is made when the first valid WebM arrives.
+    public func openPublisher(topic: TopicName, key: String? = nil, remoteAddress: String, userAgent: String = "") async throws(RelayError) -> PublishSession {
         if state.withLock({ $0.shuttingDown }) { throw refuse(.shuttingDown) }
+        do { try settings.access.checkPublish(topic: topic, key: key) } catch { throw refuse(error) }
         // A publisher that reconnects may arrive a moment before its old socket's handler has
         // finished: give the old session up to a second to go.
         var waited = 0
@@ -19,48 +25,70 @@ extension Relay {
             try? await Task.sleep(for: .milliseconds(20))
             waited += 20
         }
-        // Another relay's publisher is live if the topic's newest record is recent and not an end
-        // marker. Records of this relay's own sessions don't count: none is open here now.
-        if let latest = await latestFragment(of: topic), !latest.isEnd, latest.relay != settings.relayID,
-           currentMilliseconds() - latest.ingestMilliseconds < 3000
-        {
-            throw refuse(.topicBusy("\(topic.value) (published through relay \(latest.relay))"))
+        switch await topicContents(topic) {
+        case .foreign:
+            throw refuse(.forbidden(.foreignTopic, "topic \(topic) holds records that are not kvb streams (another application's topic); pick another topic"))
+        case .kvb(let latest):
+            // Another relay's publisher is live if the newest record is recent and not an end
+            // marker. Records of this relay's own sessions don't count: none is open here now.
+            if !latest.isEnd, latest.relay != settings.relayID, currentMilliseconds() - latest.ingestMilliseconds < 3000 {
+                throw refuse(.topicBusy("\(topic.value) (published through relay \(latest.relay))"))
+            }
+        case .unreachable(let why):
+            throw refuse(.kafkaUnavailable(why))
+        case .empty:
+            break
         }
-        let created = try state.withLock { (state) throws(RelayError) -> (PublishSession, Bool) in
+        let limits = settings.limits
+        let session = try state.withLock { (state) throws(RelayError) -> PublishSession in
             guard state.publishers[topic] == nil else { throw .topicBusy(topic.value) }
+            guard state.publishers.count < limits.publishersPerRelay else {
+                throw .limit(.publishersPerRelay, "this relay already has \(limits.publishersPerRelay) publishers (its limit); try another relay")
+            }
             let session = PublishSession(number: state.nextSessionNumber, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
-                                         relayID: settings.relayID, maxElementBytes: settings.maxElementBytes)
+                                         relayID: settings.relayID, limits: limits)
             state.nextSessionNumber &+= 1
             state.publishers[topic] = session
-            return (session, state.createdTopics.insert(topic).inserted)
+            return session
         }
-        let (session, isNewTopic) = created
         sessions.withLock { $0[session.number] = session }
-        if isNewTopic {
-            let createTopic = self.createTopic
-            let logger = self.logger
-            let producer = self.producer
-            DispatchQueue.global().async {
-                producer.prepare(topic: topic.value)
-                do { try createTopic(topic) } catch { logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation") }
-                producer.prepare(topic: topic.value)
-            }
-        }
         logger.info("publisher connected", metadata: ["topic": "\(topic)", "session": "\(session.id)", "remote": "\(remoteAddress)"])
         return session
     }
 
     /// Segments a chunk from the publisher and produces the fragments it completed.
     public func publish(_ chunk: some Collection<UInt8>, session: PublishSession) async throws(RelayError) {
-        let fragments: [StreamFragment]
+        let received: PublishSession.Received
         do {
-            fragments = try session.receive(chunk, nowMilliseconds: currentMilliseconds())
+            received = try session.receive(chunk, nowMilliseconds: currentMilliseconds())
         } catch {
             throw refuse(error)
         }
-        for fragment in fragments {
+        if received.startedStream { prepareTopic(session.topic) }
+        for fragment in received.fragments {
             try await produce(fragment, session: session)
             metrics.recordIn(topic: session.topic.value, bytes: fragment.bytes.count)
+        }
+    }
+
+    /// The stream is valid WebM: create its topic (1 partition) and look up its metadata, in the
+    /// background (some clusters never answer CreateTopics; the first fragment must not wait).
+    private func prepareTopic(_ topic: TopicName) {
+        let isNew = state.withLock { state -> Bool in
+            if state.createdTopics.count >= Self.maxRememberedCreatedTopics { state.createdTopics.removeAll() }
+            return state.createdTopics.insert(topic).inserted
+        }
+        directory.withLock { $0.record(.kvb, for: topic.value, nowMilliseconds: currentMilliseconds()) }
+        guard isNew else { return }
+        let createTopic = self.createTopic
+        let logger = self.logger
+        let producer = self.producer
+        let clusterTopics = self.clusterTopics
+        DispatchQueue.global().async {
+            producer.prepare(topic: topic.value)
+            do { try createTopic(topic) } catch { logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation") }
+            producer.prepare(topic: topic.value)
+            clusterTopics.invalidate()
         }
     }
 
@@ -72,8 +100,14 @@ extension Relay {
             do {
                 try producer.send(message, id: id)
                 return
-            } catch where error.isQueueFull && waited < 5000 {
-                // librdkafka's queue is full: Kafka is slow or away. Wait a little, bounded.
+            } catch where error.isQueueFull {
+                // librdkafka's queue is full: Kafka is slow or away. Wait a little; then drop the
+                // fragment (viewers restart at the next keyframe) and keep the publisher.
+                guard waited < 1000 else {
+                    session.dropped(sequence: UInt32(truncatingIfNeeded: fragment.sequence), reason: "Kafka queue full (\(error.message)): fragment dropped")
+                    Counter(label: "kvb_fragments_dropped_total", dimensions: [("reason", "producer_queue_full")]).increment()
+                    return
+                }
                 waited += 10
                 try? await Task.sleep(for: .milliseconds(10))
             } catch {
@@ -105,8 +139,14 @@ extension Relay {
         try createTopic(topic)
     }
 
+    /// Counts a refusal under its label and returns it, for `throw refuse(...)`.
     func refuse(_ error: RelayError) -> RelayError {
         rejected(error.label)
         return error
+    }
+
+    /// Counts a refusal decided outside the relay core (the HTTP layer: origin, rates, sizes).
+    public func count(_ error: RelayError) {
+        rejected(error.label)
     }
 }

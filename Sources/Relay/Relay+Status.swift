@@ -67,63 +67,130 @@ extension Relay {
             $0.lastStatusMilliseconds = now
         }
         return RelayStatus(relay: settings.relayID, address: address, startedAtMilliseconds: startedAtMilliseconds,
-                           sentAtMilliseconds: now, sessions: sessions, topics: topics)
+                           sentAtMilliseconds: now, sessions: sessions, topics: topics, kafkaProblem: kafkaProblem)
     }
 
     // MARK: - Topics
 
-    /// The newest fragment of a topic, read from Kafka (any relay's). nil if none. Blocking work
-    /// runs off the cooperative pool.
-    func latestFragment(of topic: TopicName) async -> StreamFragment? {
+    /// What the newest records of `topic` are (any relay's), read from Kafka. Blocking work runs
+    /// off the cooperative pool. A topic that is not empty but whose records cannot be read counts
+    /// as foreign: kvb writes only into topics it can tell are its own.
+    func topicContents(_ topic: TopicName) async -> TopicContents {
         let admin = self.admin
         let kafka = self.kafka
         let logger = self.logger
         let probe = self.probe
-        return await runBlocking {
-            guard let marks = try? admin.queryWatermarks(topic: topic.value, timeoutMilliseconds: 2000), marks.high > marks.low else {
-                return nil
+        let clusterTopics = self.clusterTopics
+        let contents = await runBlocking { () -> TopicContents in
+            // Never name a topic that does not exist: the lookup could create it.
+            switch clusterTopics.exists(topic.value) {
+            case false?: return .empty
+            case nil: return .unreachable("the cluster's topics could not be listed")
+            case true?: break
             }
-            return probe.withLock { probe -> StreamFragment? in
+            let marks: KafkaWatermarks
+            do {
+                marks = try admin.queryWatermarks(topic: topic.value, timeoutMilliseconds: 2000)
+            } catch let error as KafkaError where error.isUnknownTopic {
+                return .empty
+            } catch {
+                return .unreachable("\(error)")
+            }
+            guard marks.high > marks.low else { return .empty }
+            return probe.withLock { probe -> TopicContents in
                 if probe == nil { probe = try? KafkaConsumer(configuration: kafka, logger: logger) }
-                guard let consumer = probe else { return nil }
-                guard (try? consumer.assign(topic: topic.value, offset: .offset(marks.high - 1))) != nil else { return nil }
+                guard let consumer = probe else { return .foreign }
+                // A few records back: the very last offset may be a transaction marker.
+                guard (try? consumer.assign(topic: topic.value, offset: .offset(max(marks.low, marks.high - 5)))) != nil else { return .foreign }
+                var last: KafkaMessage?
                 let deadline = Date().addingTimeInterval(2)
-                while Date() < deadline {
+                reading: while Date() < deadline {
                     switch consumer.poll(timeoutMilliseconds: 100) {
-                    case .message(let message)?: return StreamFragment(message)
-                    case .endOfPartition?, .error?, nil: continue
+                    case .message(let message)?:
+                        last = message
+                        if message.offset >= marks.high - 1 { break reading }
+                    case .endOfPartition?:
+                        if last != nil { break reading }
+                    case .error?, nil:
+                        continue
                     }
                 }
-                return nil
+                guard let last else { return .foreign }
+                return StreamFragment(last).map(TopicContents.kvb) ?? .foreign
             }
         }
+        let verdict: TopicDirectory.Verdict? = switch contents {
+        case .kvb: .kvb
+        case .foreign: .foreign
+        case .empty, .unreachable: nil
+        }
+        if let verdict { directory.withLock { $0.record(verdict, for: topic.value, nowMilliseconds: currentMilliseconds()) } }
+        return contents
     }
 
     /// Records a relay's status document (read from the status topic), for the topic list.
+    /// Relays silent for a minute are forgotten.
     public func recordPeerStatus(_ status: RelayStatus) {
-        peers.withLock { $0[status.relay] = (status, currentMilliseconds()) }
+        let now = currentMilliseconds()
+        peers.withLock { peers in
+            if peers[status.relay] == nil, peers.count >= Self.maxPeers { peers = peers.filter { now - $0.value.receivedAt < 60_000 } }
+            guard peers[status.relay] != nil || peers.count < Self.maxPeers else { return }
+            peers[status.relay] = (status, now)
+        }
     }
 
-    /// Every stream topic in the cluster with what the fleet says of it: live when some relay
-    /// reported a publisher on it within the last 3 seconds.
+    /// Relays remembered at once (their status documents).
+    static let maxPeers = 1_000
+    /// Unknown topics probed per listing; the rest wait for the next one.
+    static let probesPerListing = 10
+
+    /// The topics that carry kvb streams, with what the fleet says of them: live when some relay
+    /// reported a publisher on it within the last 3 seconds. Topics of other applications are not
+    /// listed; each cluster topic is probed once (its newest records) and the verdict remembered.
     public func topicSummaries() async -> [TopicSummary] {
         let admin = self.admin
-        let listed = await runBlocking { () -> [KafkaTopicMetadata] in (try? admin.listTopics(timeoutMilliseconds: 3000)) ?? [] }
+        let clusterTopics = self.clusterTopics
+        let listed = await runBlocking { clusterTopics.names() ?? [] }
         let now = currentMilliseconds()
         let fresh = peers.withLock { peers in peers.values.filter { now - $0.receivedAt < 3000 }.map(\.status) }
+        var names = Set(listed.compactMap { try? TopicName($0) })
+        directory.withLock { $0.retain(only: Set(names.map(\.value))) }
+        // Topics with a stream here or on a fresh peer are kvb's whatever the probe says.
+        let local = state.withLock { Set($0.publishers.keys).union($0.feeds.keys) }
+        let reported = Set(fresh.flatMap { $0.topics.filter { $0.publishers > 0 }.compactMap { try? TopicName($0.name) } })
+        // Only topics that exist: a viewer may wait on one that has no stream yet.
+        names.formUnion(local.union(reported).filter { listed.contains($0.value) })
+        var kvbTopics: [TopicName] = []
+        var probes = 0
+        for topic in names.sorted() {
+            if local.contains(topic) || reported.contains(topic) {
+                kvbTopics.append(topic)
+                continue
+            }
+            switch directory.withLock({ $0.verdict(for: topic.value, nowMilliseconds: now) }) {
+            case .kvb?: kvbTopics.append(topic)
+            case .foreign?: continue
+            case nil:
+                guard probes < Self.probesPerListing else { continue }
+                probes += 1
+                if case .kvb = await topicContents(topic) { kvbTopics.append(topic) }
+            }
+        }
         var summaries: [TopicSummary] = []
-        for metadata in listed {
-            guard let topic = try? TopicName(metadata.name) else { continue }
+        for topic in kvbTopics {
             let high = await runBlocking { (try? admin.queryWatermarks(topic: topic.value, timeoutMilliseconds: 1000).high) ?? 0 }
-            let (local, viewers) = state.withLock { ($0.publishers[topic], $0.feeds[topic]?.viewerCount ?? 0) }
+            let (local, viewers) = state.withLock { ($0.publishers[topic], $0.viewerCounts[topic] ?? 0) }
             let publishing = fresh.first { status in status.topics.contains { $0.name == topic.value && $0.publishers > 0 } }
             summaries.append(TopicSummary(
                 name: topic.value, live: local != nil || publishing != nil,
                 publisherRelay: local != nil ? settings.relayID : publishing?.relay, highWatermark: high, viewers: viewers
             ))
         }
-        return summaries.sorted { $0.name < $1.name }
+        return summaries
     }
+
+    /// Why Kafka is unreachable right now, nil while it answers.
+    public var kafkaProblem: String? { health.current?.reason }
 
     /// The producer's latest Kafka error, if it happened within the last `withinMilliseconds`.
     public func recentKafkaError(withinMilliseconds: Int64 = 30_000) -> String? {
@@ -137,5 +204,5 @@ extension Relay {
     public var publishers: [PublishSession] { state.withLock { Array($0.publishers.values) } }
 
     /// Viewers on this relay.
-    public var viewerCount: Int { state.withLock { $0.feeds.values.reduce(0) { $0 + $1.viewerCount } } }
+    public var viewerCount: Int { state.withLock { $0.totalViewers } }
 }

@@ -24,23 +24,39 @@ public final class Relay: Sendable {
     /// The latest status document of every relay (this one included), with when it arrived.
     let peers = Locked<[String: (status: RelayStatus, receivedAt: Int64)]>([:])
     let lastKafkaError: Locked<(message: String, milliseconds: Int64)?>
+    /// Whether Kafka answers, probed every couple of seconds.
+    let health: KafkaHealthMonitor
+    /// Which topics hold kvb streams (and which hold other applications' records).
+    let directory = Locked(TopicDirectory())
+    /// Which topics exist, without naming them to Kafka (which could create them).
+    let clusterTopics: ClusterTopics
 
     struct State: Sendable {
         var publishers: [TopicName: PublishSession] = [:]
         var feeds: [TopicName: TopicFeed] = [:]
+        /// The topic each viewer is counted on, by viewer number; and the counts.
+        var attachments: [UInt64: TopicName] = [:]
+        var viewerCounts: [TopicName: Int] = [:]
+        var totalViewers = 0
+        /// Topics this relay has asked the cluster to create (bounded; creating twice is harmless).
         var createdTopics: Set<TopicName> = []
         var pausedTopics: Set<TopicName> = []
-        /// Kicked viewers' client ids, until when they are refused.
+        /// Kicked viewers' client ids and addresses, until when they are refused.
         var bannedClients: [String: Int64] = [:]
+        var bannedAddresses: [String: Int64] = [:]
         /// Bytes per session at the previous status, for bitrates.
         var bytesAtLastStatus: [String: Int64] = [:]
         var lastStatusMilliseconds: Int64 = 0
         var nextSessionNumber: UInt32 = 1
-        var nextViewerID: UInt64 = 1
+        var nextViewerNumber: UInt64 = 1
         var shuttingDown = false
     }
 
+    /// Counts a refusal in `kvb_rejected_total{reason}`.
     let rejected: @Sendable (String) -> Void
+
+    /// Topics remembered as created; past this the memory starts over (re-creating is harmless).
+    static let maxRememberedCreatedTopics = 10_000
 
     /// - Parameter createTopic: how to create a stream's topic; defaults to Kafka's CreateTopics
     ///   (1 partition). The embedded cluster passes its own (the mock ignores CreateTopics).
@@ -60,8 +76,14 @@ public final class Relay: Sendable {
         self.startedAtMilliseconds = currentMilliseconds()
         let lastKafkaError = Locked<(message: String, milliseconds: Int64)?>(nil)
         self.lastKafkaError = lastKafkaError
+        let admin = try KafkaAdmin(configuration: kafka, logger: logger)
+        self.admin = admin
+        self.clusterTopics = ClusterTopics(admin: admin)
+        let health = KafkaHealthMonitor(admin: admin, logger: logger)
+        self.health = health
         self.producer = try KafkaProducer(configuration: kafka, logger: logger, onError: { error in
             lastKafkaError.withLock { $0 = (error.message, currentMilliseconds()) }
+            health.noteError(error)
         }) { report in
             let session = sessions.withLock { $0[UInt32(truncatingIfNeeded: report.id >> 32)] }
             let ingest = session?.delivered(sequence: UInt32(truncatingIfNeeded: report.id), error: report.error?.message)
@@ -69,14 +91,13 @@ public final class Relay: Sendable {
                 metrics.recordLatency(topic: report.topic, stage: .acknowledged, milliseconds: currentMilliseconds() - ingest)
             }
         }
-        let admin = try KafkaAdmin(configuration: kafka, logger: logger)
-        self.admin = admin
         if let createTopic {
             self.createTopic = createTopic
         } else {
             self.createTopic = { topic in try admin.createTopic(topic.value, partitions: 1, timeoutMilliseconds: 3000) }
         }
         self.rejected = { reason in Counter(label: "kvb_rejected_total", dimensions: [("reason", reason)]).increment() }
+        health.start()
     }
 
     // MARK: - Shutdown
@@ -96,8 +117,10 @@ public final class Relay: Sendable {
         let producer = self.producer
         let admin = self.admin
         let probe = self.probe
+        let health = self.health
         let logger = self.logger
         await runBlocking {
+            health.stop()
             for feed in feeds { feed.close() }
             if !producer.flush(timeoutMilliseconds: timeoutMilliseconds) {
                 logger.warning("\(producer.outstanding) fragments were not delivered before shutdown")
@@ -106,5 +129,16 @@ public final class Relay: Sendable {
             admin.close()
             probe.withLock { $0?.close() }
         }
+    }
+}
+
+/// 8 random hex digits: viewer ids are unique across the fleet (and commands name the relay too).
+func randomSessionSuffix() -> String {
+    String(UInt32.random(in: .min ... .max), radix: 16).leftPadded(to: 8)
+}
+
+extension String {
+    func leftPadded(to width: Int, with pad: Character = "0") -> String {
+        count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }

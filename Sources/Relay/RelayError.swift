@@ -1,5 +1,6 @@
 /// Why the relay refused or ended a connection. Each case maps to a WebSocket close code and a
-/// reason the sender can act on (see docs/PROTOCOL.md).
+/// reason the sender can act on (see docs/PROTOCOL.md), and to the `reason` label it is counted
+/// under in `kvb_rejected_total`.
 public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidTopic(String, String)
     case topicBusy(String)
@@ -9,6 +10,11 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
     case shuttingDown
     /// Kicked by the operator, and the ban has `secondsLeft` to run.
     case banned(secondsLeft: Int)
+    /// Not allowed: a missing or wrong key or token, a refused origin, a topic this relay does not
+    /// serve. Close 4003.
+    case forbidden(Forbidden, String)
+    /// A limit was hit (the limit says its close code).
+    case limit(Limit, String)
 
     /// The WebSocket close code this error is reported with.
     public var closeCode: UInt16 {
@@ -20,6 +26,8 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .kafkaUnavailable: 4503
         case .shuttingDown: 1001
         case .banned: 4001
+        case .forbidden: 4003
+        case .limit(let limit, _): limit.closeCode
         }
     }
 
@@ -33,6 +41,8 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .kafkaUnavailable: "kafka_unavailable"
         case .shuttingDown: "shutting_down"
         case .banned: "banned"
+        case .forbidden(let why, _): why.rawValue
+        case .limit(let limit, _): limit.rawValue
         }
     }
 
@@ -45,6 +55,21 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .kafkaUnavailable(let why): "Kafka is unavailable: \(why)"
         case .shuttingDown: "relay shutting down"
         case .banned(let seconds): "removed by the operator; try again in \(seconds) s"
+        case .forbidden(_, let message): message
+        case .limit(_, let message): message
         }
     }
+}
+
+/// Why a connection is not allowed (close 4003); the raw value is the counter's `reason` label.
+public enum Forbidden: String, Sendable, CaseIterable {
+    case publishKeyMissing = "publish_key_missing"
+    case publishKeyWrong = "publish_key_wrong"
+    case publishTopicNotKeyed = "publish_topic_not_keyed"
+    case watchTokenMissing = "watch_token_missing"
+    case watchTokenInvalid = "watch_token_invalid"
+    case watchTokenExpired = "watch_token_expired"
+    case originRefused = "origin_refused"
+    case topicNotAllowed = "topic_not_allowed"
+    case foreignTopic = "foreign_topic"
 }

@@ -1,3 +1,5 @@
+import Trust
+
 /// Tunables of the relay core, with the defaults `kvb-server` uses.
 public struct RelaySettings: Sendable {
     /// This relay's id in headers, status and logs.
@@ -14,10 +16,15 @@ public struct RelaySettings: Sendable {
     public var staleStreamMilliseconds: Int64 = 10_000
     /// How long a topic's consumer stays open after its last viewer leaves.
     public var feedLingerMilliseconds: Int64 = 5_000
-    /// How long a kicked viewer's client id is refused.
+    /// How long a kicked viewer's client id and address are refused.
     public var kickBanMilliseconds: Int64 = 60_000
-    /// Largest WebM element a publisher may send.
-    public var maxElementBytes = 8 << 20
+    /// Every limit, with its default.
+    public var limits = RelayLimits()
+    /// Who may publish and watch what.
+    public var access = AccessPolicy()
+    /// The key operator commands, acknowledgements and status documents are signed with. Without
+    /// it the relay applies no command at all.
+    public var operatorKey: Secret?
     /// Testing aid: each topic consumer pauses this long after every record, so it falls behind
     /// on purpose and the reported lag can be checked. 0 (the default) in production.
     public var consumerThrottleMilliseconds = 0

@@ -16,6 +16,8 @@ final class TopicFeed: Sendable {
     private let logger: Logger
     private let settings: RelaySettings
     private let metrics: TopicMetrics
+    private let health: KafkaHealthMonitor
+    private let clusterTopics: ClusterTopics
     private let state: Locked<FeedState>
     private let pollThread: Locked<KafkaPollThread?> = Locked(nil)
 
@@ -27,16 +29,20 @@ final class TopicFeed: Sendable {
         var lowWatermark: Int64 = 0
         var window: Int64
         var lastError: String?
+        /// The consumer has been assigned its starting offset.
+        var located = false
         var paused: Bool
         /// Ingest time of the newest fragment consumed live.
         var newestConsumedIngest: Int64?
     }
 
-    init(topic: TopicName, kafka: KafkaConfiguration, settings: RelaySettings, metrics: TopicMetrics, paused: Bool,
-         logger: Logger) throws(KafkaError) {
+    init(topic: TopicName, kafka: KafkaConfiguration, settings: RelaySettings, metrics: TopicMetrics, health: KafkaHealthMonitor,
+         clusterTopics: ClusterTopics, paused: Bool, logger: Logger) throws(KafkaError) {
         self.topic = topic
         self.settings = settings
         self.metrics = metrics
+        self.health = health
+        self.clusterTopics = clusterTopics
         var logger = logger
         logger[metadataKey: "topic"] = "\(topic)"
         self.logger = logger
@@ -44,12 +50,42 @@ final class TopicFeed: Sendable {
         self.state = Locked(FeedState(cache: KeyframeCache(maxBytes: settings.keyframeCacheBytes), window: settings.catchUpWindow, paused: paused))
     }
 
-    /// Finds where to start and begins polling. Blocking (a watermark query): call off the
-    /// cooperative pool.
+    /// Begins polling on the feed's own thread, which first finds where to start. Non-blocking.
     func start() {
+        let handle = KafkaPollThread(name: "kvb-feed-\(topic.value.prefix(40))") { [weak self] in
+            self?.pollOnce()
+        }
+        pollThread.withLock { $0 = handle }
+    }
+
+    /// Finds where to start reading: back from the high watermark to the latest keyframe, or the
+    /// beginning of a topic that did not exist until now. A topic that does not exist yet is
+    /// waited for without naming it to Kafka (which could create it). While Kafka is unreachable
+    /// it waits and retries, never falling back to replaying the whole retained topic. Returns
+    /// whether it is positioned.
+    private func locate() -> Bool {
+        if let problem = health.current {
+            noteError("waiting for Kafka: \(problem.reason)")
+            Thread.sleep(forTimeInterval: 0.2)
+            return false
+        }
+        switch clusterTopics.exists(topic.value) {
+        case nil:
+            noteError("waiting for Kafka: the cluster's topics could not be listed")
+            Thread.sleep(forTimeInterval: 0.5)
+            return false
+        case false?:
+            // Nothing to catch up on: viewers are told to wait, and the topic is read from its
+            // first record once it exists.
+            finishCatchingUp()
+            Thread.sleep(forTimeInterval: 0.25)
+            return false
+        case true?:
+            break
+        }
         let start: KafkaOffset
         do {
-            let marks = try consumer.queryWatermarks(topic: topic.value, timeoutMilliseconds: 3000)
+            let marks = try consumer.queryWatermarks(topic: topic.value, timeoutMilliseconds: 2000)
             if marks.high <= marks.low {
                 start = .offset(marks.high)
                 finishCatchingUp()
@@ -61,30 +97,43 @@ final class TopicFeed: Sendable {
                 }
                 start = .offset(from)
             }
-        } catch {
-            // Not created yet (or Kafka unreachable): read it from the start once it exists.
-            logger.debug("no watermarks yet: \(error)")
+        } catch where error.isUnknownTopic {
+            // Not created yet: read it from its first record once it exists.
             start = .beginning
             finishCatchingUp()
+        } catch {
+            noteError("cannot read the watermarks: \(error.message)")
+            Thread.sleep(forTimeInterval: 0.5)
+            return false
         }
         do {
             try consumer.assign(topic: topic.value, offset: start)
         } catch {
-            logger.error("cannot read topic: \(error)")
+            noteError("cannot read topic: \(error.message)")
+            Thread.sleep(forTimeInterval: 0.5)
+            return false
         }
-        let handle = KafkaPollThread(name: "kvb-feed-\(topic.value.prefix(40))") { [weak self] in
-            self?.pollOnce()
+        state.withLock { $0.located = true }
+        return true
+    }
+
+    /// Logs an error once (until it changes or the feed reads a record).
+    private func noteError(_ message: String) {
+        let isNew = state.withLock { state -> Bool in
+            defer { state.lastError = message }
+            return state.lastError != message
         }
-        pollThread.withLock { $0 = handle }
+        if isNew { logger.warning("\(message)") }
     }
 
     private func pollOnce() {
+        guard state.withLock({ $0.located }) || locate() else { return }
         guard let event = consumer.poll(timeoutMilliseconds: 100) else { return }
         switch event {
         case .message(let message):
             guard let fragment = StreamFragment(message) else {
-                Counter(label: "kvb_unreadable_records_total", dimensions: [("topic", topic.value)]).increment()
-                logger.warning("ignoring a record without kvb headers", metadata: ["offset": "\(message.offset)"])
+                Counter(label: "kvb_unreadable_records_total").increment()
+                noteError("ignoring records without kvb headers (first at offset \(message.offset))")
                 return
             }
             deliver(fragment)
@@ -94,11 +143,7 @@ final class TopicFeed: Sendable {
         case .endOfPartition(_, _, let offset):
             caughtUp(at: offset)
         case .error(let error):
-            let isNew = state.withLock { state -> Bool in
-                defer { state.lastError = error.message }
-                return state.lastError != error.message
-            }
-            if isNew { logger.warning("Kafka: \(error.message)") }
+            noteError("Kafka: \(error.message)")
             if error.isOffsetOutOfRange {
                 // Fell behind what the cluster keeps: viewers restart at the next keyframe.
                 state.withLock { state in
@@ -151,6 +196,9 @@ final class TopicFeed: Sendable {
 
     /// Where this feed's consumer is, for the status document. Non-blocking.
     func consumerStatus(nowMilliseconds: Int64) -> ConsumerStatus? {
+        // Asking about a topic the consumer has not been assigned would make librdkafka look it up
+        // (and some clusters create what is looked up).
+        guard state.withLock({ $0.located }) else { return nil }
         guard let position = consumer.position(topic: topic.value),
               let marks = consumer.cachedWatermarks(topic: topic.value)
         else { return nil }

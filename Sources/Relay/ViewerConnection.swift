@@ -5,15 +5,19 @@ import Logging
 /// on it, and what the operator sees of it. The feed's poll thread offers fragments without ever
 /// blocking; the viewer's socket task takes frames with ``next()``.
 public final class ViewerConnection: Sendable {
+    /// This relay's own key for it.
     public let number: UInt64
+    /// The session id shown to operators and used in commands: `v-` and 8 random hex digits,
+    /// unique across the fleet.
+    public let id: String
+    /// `IP:PORT` of the peer.
     public let remoteAddress: String
+    /// The peer's IP address (what a kick bans besides the client id).
+    public let remoteHost: String
     public let userAgent: String
     /// The id the page sends (`?client=`), which a kick bans for a while; empty if none.
     public let clientID: String
     public let connectedAtMilliseconds: Int64
-
-    /// The session id shown to operators and used in commands: `v-N`.
-    public var id: String { "v-\(number)" }
 
     /// Why the relay is closing this viewer (the socket task closes with it).
     public struct CloseRequest: Sendable, Equatable {
@@ -34,10 +38,12 @@ public final class ViewerConnection: Sendable {
 
     private let inner: Locked<Inner>
 
-    init(number: UInt64, topic: TopicName, remoteAddress: String, userAgent: String, clientID: String,
+    init(number: UInt64, id: String, topic: TopicName, remoteAddress: String, remoteHost: String, userAgent: String, clientID: String,
          connectedAtMilliseconds: Int64, maxQueuedBytes: Int) {
         self.number = number
+        self.id = id
         self.remoteAddress = remoteAddress
+        self.remoteHost = remoteHost
         self.userAgent = userAgent
         self.clientID = clientID
         self.connectedAtMilliseconds = connectedAtMilliseconds

@@ -1,14 +1,17 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Kafka
 import Logging
+import NIOCore
 import Prometheus
 import Relay
+import Trust
 
 /// Builds the relay's HTTP application: pages, API, health, and the two WebSocket endpoints.
 func makeApplication(
-    relay: Relay, connections: ConnectionRegistry, kafka: KafkaConfiguration, embedded: Bool,
+    relay: Relay, connections: ConnectionRegistry, origins: OriginPolicy, kafka: KafkaConfiguration, embedded: Bool,
     host: String, port: Int, staticDir: String, prometheus: PrometheusCollectorRegistry, logger: Logger,
     onRunning: @escaping @Sendable (_ address: String) async -> Void
 ) -> some ApplicationProtocol {
@@ -17,14 +20,16 @@ func makeApplication(
     router.add(middleware: FileMiddleware(staticDir, searchForIndexHtml: false, logger: logger))
 
     router.get("/healthz") { _, _ in
-        let error = relay.recentKafkaError().map { #","kafkaError":"\#(jsonEscaped($0))""# } ?? ""
-        let body = #"{"status":"ok","relay":"\#(jsonEscaped(relay.settings.relayID))","kafka":"\#(embedded ? "embedded" : "external")","bootstrap":"\#(jsonEscaped(kafka.bootstrapServers))"\#(error)}"#
-        return Response.json(body)
+        let problem = relay.kafkaProblem
+        let health = Health(
+            status: problem == nil ? "ok" : "kafka_unreachable", relay: relay.settings.relayID,
+            kafka: embedded ? "embedded" : "external", bootstrap: kafka.bootstrapServers,
+            reason: problem, kafkaError: relay.recentKafkaError()
+        )
+        return try Response.json(health, status: problem == nil ? .ok : .serviceUnavailable)
     }
     router.get("/api/topics") { _, _ in
-        let topics = await relay.topicSummaries()
-        let data = try JSONEncoder().encode(["topics": topics])
-        return Response.json(String(decoding: data, as: UTF8.self))
+        try Response.json(["topics": await relay.topicSummaries()])
     }
     router.get("/metrics") { _, _ in
         // Counters and latency histograms are live; the lag and viewer gauges are set with each
@@ -44,7 +49,7 @@ func makeApplication(
         )
     }
 
-    let handlers = WebSocketHandlers(relay: relay, connections: connections)
+    let handlers = WebSocketHandlers(relay: relay, connections: connections, origins: origins)
     router.ws("/ws/publish/:topic", shouldUpgrade: requireUpgrade) { inbound, outbound, context in
         try await handlers.publish(inbound: inbound, outbound: outbound, context: context)
     }
@@ -52,12 +57,28 @@ func makeApplication(
         await handlers.watch(inbound: inbound, outbound: outbound, context: context)
     }
 
+    let limits = relay.settings.limits
+    let webSocketResponder = router.buildResponder()
+    let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+        http1: .init(idleTimeout: .seconds(Int64(max(limits.handshakeSeconds, 30)))),
+        ws: .init(
+            maxFrameSize: max(limits.publishMessageBytes, limits.watchMessageBytes),
+            autoPing: .enabled(timePeriod: .seconds(20)),
+            closeTimeout: .seconds(5)
+        )
+    )
+    let handshakeDeadline = TimeAmount.seconds(Int64(limits.handshakeSeconds))
+    // Every connection must send its request's headers within the handshake time.
+    let server = HTTPServerBuilder { responder in
+        HandshakeDeadlineChannel(
+            base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
+            deadline: handshakeDeadline,
+            onTimeout: { relay.count(.limit(.handshakeTimeout, "request headers not received in time")) }
+        )
+    }
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: router,
-            configuration: .init(ws: .init(maxFrameSize: WebSocketHandlers.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(20))))
-        ),
+        server: server,
         configuration: .init(address: .hostname(host, port: port), serverName: "kvb"),
         onServerRunning: { channel in
             let address = channel.localAddress
@@ -74,6 +95,18 @@ func makeApplication(
     )
 }
 
+/// `GET /healthz`: 200 while Kafka answers, 503 with the reason while it does not.
+struct Health: Encodable {
+    var status: String
+    var relay: String
+    var kafka: String
+    var bootstrap: String
+    /// Why Kafka is unreachable (503 only).
+    var reason: String?
+    /// The producer's latest Kafka error within the last 30 s, if any.
+    var kafkaError: String?
+}
+
 /// The WebSocket endpoints answer a plain HTTP request with 400 and a hint. (A WebSocket with a bad
 /// topic is accepted and then closed with 4400 and the reason, which a browser can read; it
 /// cannot read an HTTP refusal of the handshake.)
@@ -85,7 +118,10 @@ func makeApplication(
 }
 
 extension Response {
-    static func json(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    /// A JSON response from any Encodable.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }

@@ -13,7 +13,7 @@ struct KVBServer: AsyncParsableCommand {
             --kafka-property NAME=VALUE. Without BOOTSTRAP_SERVERS the relay starts an embedded
             Kafka cluster on loopback.
             """,
-        subcommands: [ServeCommand.self, BrokerCommand.self],
+        subcommands: [ServeCommand.self, BrokerCommand.self, TokenCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -8,6 +8,7 @@ import Metrics
 import Prometheus
 import Relay
 import ServiceLifecycle
+import Trust
 import UnixSignals
 
 /// Runs a relay: HTTP pages, the publish and watch WebSockets, and the Kafka plumbing.
@@ -35,11 +36,25 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
+    @OptionGroup(title: "Security") var security: SecurityOptions
+
+    @OptionGroup(title: "Limits") var limits: LimitOptions
+
     func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let access = try security.accessPolicy(environment: environment)
+        // Beyond loopback, open publishing lets anyone write into the Kafka cluster.
+        if !Loopback.contains(host: host), access.publishKeys.isOpen, !security.open {
+            throw ValidationError("""
+                refusing to listen on \(host) with open publishing: anyone who can reach it could publish into your Kafka cluster. \
+                Configure publish keys (--publish-key PATTERN=SECRET, KVB_PUBLISH_KEYS or --publish-key-file), \
+                or pass --open if that is what you want.
+                """)
+        }
+        var operatorKey = try security.operatorKey(environment: environment)
         let logger = bootstrapLogging(level: logLevel, label: "kvb.relay")
         let prometheus = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
-        let environment = ProcessInfo.processInfo.environment
         let extra = try parseProperties(kafkaProperties)
 
         var embedded: EmbeddedKafkaCluster?
@@ -54,6 +69,15 @@ struct ServeCommand: AsyncParsableCommand {
             kafka = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: KafkaConfiguration.properties(fromEnvironment: environment).merging(extra) { _, new in new })
             writeBootstrapFile(cluster.bootstrapServers, to: bootstrapFile, logger: logger)
             print("kvb: no BOOTSTRAP_SERVERS set: started an embedded Kafka cluster at \(cluster.bootstrapServers) (written to \(bootstrapFile))")
+            // Zero setup: the console started here (`make console`) finds this key.
+            if operatorKey == nil {
+                let path = OperatorKey.defaultFile
+                operatorKey = (Secret(try KeyFile.generate(at: path)), path)
+                print("kvb: generated an operator key in \(path) for consoles in this folder")
+            }
+        }
+        if let operatorKey {
+            logger.info("operator commands: signed with the operator key from \(operatorKey.source)")
         }
 
         let id = relayID ?? "\(host):\(port)"
@@ -62,15 +86,20 @@ struct ServeCommand: AsyncParsableCommand {
             createTopic = { topic in try cluster.createTopic(topic.value, partitions: 1) }
         }
         var settings = RelaySettings(relayID: id)
+        settings.limits = limits.limits
+        settings.access = access
+        settings.operatorKey = operatorKey?.key
+        if !access.publishKeys.isOpen { logger.info("publishing needs a key: \(access.publishKeys.entries.count) key(s) for \(access.publishKeys.entries.map(\.pattern.text).joined(separator: ", "))") }
+        if access.watchTokens != nil { logger.info("watching needs a signed token (kvb-server token --topic T)") }
         if let throttle = environment["KVB_CONSUMER_THROTTLE_MS"].flatMap(Int.init), throttle > 0 {
             settings.consumerThrottleMilliseconds = throttle
             logger.warning("KVB_CONSUMER_THROTTLE_MS=\(throttle): topic consumers are held back on purpose (testing aid)")
         }
         let relay = try Relay(settings: settings, kafka: kafka, logger: logger, createTopic: createTopic)
-        let connections = ConnectionRegistry()
+        let connections = ConnectionRegistry(maxPerAddress: settings.limits.connectionsPerAddress)
         let agent = Locked<ControlPlaneAgent?>(nil)
         let app = makeApplication(
-            relay: relay, connections: connections, kafka: kafka, embedded: embedded != nil,
+            relay: relay, connections: connections, origins: security.originPolicy(environment: environment), kafka: kafka, embedded: embedded != nil,
             host: host, port: port, staticDir: staticDir, prometheus: prometheus, logger: logger
         ) { address in
             // The control plane starts once the relay's address is known.

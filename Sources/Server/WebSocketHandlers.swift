@@ -1,61 +1,137 @@
+import ControlPlane
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
+import Kafka
 import Logging
 import NIOCore
 import NIOWebSocket
 import Relay
-import ControlPlane
+import Trust
 
-/// The publish and watch WebSocket endpoints (protocol in docs/PROTOCOL.md).
+/// The publish and watch WebSocket endpoints (protocol in docs/PROTOCOL.md). Every refusal and
+/// every limit closes only the offending socket, with its code and reason, and is counted.
 struct WebSocketHandlers: Sendable {
-    /// Largest WebSocket frame accepted or sent.
-    static let maxFrameBytes = 8 << 20
     let relay: Relay
     let connections: ConnectionRegistry
+    let origins: OriginPolicy
 
     typealias Context = WebSocketRouterContext<RelayRequestContext>
 
+    private var limits: RelayLimits { relay.settings.limits }
+
+    /// Largest text message a publisher may send (its hello).
+    static let maxPublisherTextBytes = 16 << 10
+
     // MARK: Publish
 
-    /// Rethrows what the WebSocket layer raised (e.g. a message over the size limit), so that it
-    /// closes the socket with the matching code (1009) rather than a plain 1000.
+    /// How a publisher's connection ended.
+    private enum PublishEnding: Sendable {
+        case refused(RelayError)
+        /// The socket failed (a protocol error): rethrown so the WebSocket layer closes with its code.
+        case socket(any Error)
+    }
+
+    /// What the publisher's tasks share: its session once open, and when it last sent something.
+    private struct PublishProgress: Sendable {
+        var session: PublishSession?
+        let connectedAt: Int64
+        var lastFrameAt: Int64
+    }
+
     func publish(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: Context) async throws {
-        let remote = context.requestContext.remoteDescription
-        let session: PublishSession
+        let connection = Connection(context: context, outbound: outbound)
+        guard let token = await admit(connection) else { return }
+        defer { connections.unregister(token) }
+        let topic: TopicName
         do {
-            let topic = try TopicName(topicParameter(context))
-            session = try await relay.openPublisher(topic: topic, remoteAddress: remote, userAgent: userAgent(context))
-        } catch let error as RelayError {
-            await close(outbound, with: error, logger: context.logger)
-            return
+            topic = try TopicName(topicParameter(context))
         } catch {
-            await close(outbound, with: .brokenStream("\(error)"), logger: context.logger)
+            relay.count(error)
+            await connection.close(with: error)
             return
         }
-        let token = connections.register { await close(outbound, with: .shuttingDown, logger: context.logger) }
-        defer { connections.unregister(token) }
-        try? await outbound.write(.text(session.readyNotice))
+        let queryKey = context.request.uri.queryParameters["key"].map(String.init)
+        let now = currentMilliseconds()
+        let progress = Locked(PublishProgress(connectedAt: now, lastFrameAt: now))
+        let relay = self.relay
+        let limits = self.limits
+        let needsHello = relay.settings.access.publishNeedsKey && queryKey == nil
 
-        enum Ending: Sendable { case relay(RelayError), socket(any Error) }
-        let ending: Ending? = await withTaskGroup(of: Ending?.self) { group in
+        let ending: PublishEnding? = await withTaskGroup(of: PublishEnding?.self) { group in
             group.addTask {
                 // Tell the publisher what got through, about once a second.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
                     if Task.isCancelled { break }
-                    try? await outbound.write(.text(session.statsNotice))
+                    guard let session = progress.withLock({ $0.session }) else { continue }
+                    try? await outbound.write(.text(session.statsNotice(kafkaProblem: relay.kafkaProblem)))
                 }
                 return nil
             }
             group.addTask {
+                // The handshake deadline (a key and the stream's start), then the idle timeout.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    let (session, connectedAt, lastFrameAt) = progress.withLock { ($0.session, $0.connectedAt, $0.lastFrameAt) }
+                    let now = currentMilliseconds()
+                    if session?.isStreaming != true, now - connectedAt > Int64(limits.handshakeSeconds) * 1000 {
+                        let error = RelayError.limit(.handshakeTimeout, "no WebM stream within \(limits.handshakeSeconds) s of connecting (send the EBML header and tracks first)")
+                        relay.count(error)
+                        return .refused(error)
+                    }
+                    if session?.isStreaming == true, now - lastFrameAt > Int64(limits.idlePublisherSeconds) * 1000 {
+                        let error = RelayError.limit(.idlePublisher, "nothing received for \(limits.idlePublisherSeconds) s; the topic is freed")
+                        relay.count(error)
+                        return .refused(error)
+                    }
+                }
+                return nil
+            }
+            group.addTask {
+                var guardrail = InboundMessageGuard(maxMessageBytes: limits.publishMessageBytes, maxTextBytes: Self.maxPublisherTextBytes,
+                                                    limit: .publishMessageSize)
+                var key = queryKey
+                var session: PublishSession?
                 do {
-                    for try await message in inbound.messages(maxSize: Self.maxFrameBytes) {
-                        guard case .binary(let buffer) = message else { continue }
-                        try await relay.publish(buffer.readableBytesView, session: session)
+                    if !needsHello {
+                        let opened = try await relay.openPublisher(topic: topic, key: key, remoteAddress: connection.remote, userAgent: connection.userAgent)
+                        session = opened
+                        progress.withLock { $0.session = opened }
+                        try? await outbound.write(.text(opened.readyNotice))
+                    }
+                    for try await frame in inbound {
+                        progress.withLock { $0.lastFrameAt = currentMilliseconds() }
+                        let piece: InboundMessageGuard.Piece
+                        do {
+                            piece = try guardrail.accept(frame)
+                        } catch let error as RelayError {
+                            relay.count(error)
+                            throw error
+                        }
+                        switch piece {
+                        case .partial:
+                            continue
+                        case .text(let text):
+                            guard session == nil else { continue }
+                            if let hello = try? JSONDecoder().decode(PublisherHello.self, from: Data(text.utf8)), hello.type == "hello" {
+                                key = key ?? hello.key
+                            }
+                        case .binary:
+                            break
+                        }
+                        if session == nil {
+                            let opened = try await relay.openPublisher(topic: topic, key: key, remoteAddress: connection.remote, userAgent: connection.userAgent)
+                            session = opened
+                            progress.withLock { $0.session = opened }
+                            try? await outbound.write(.text(opened.readyNotice))
+                        }
+                        if case .binary(let buffer) = piece, let session {
+                            try await relay.publish(buffer.readableBytesView, session: session)
+                        }
                     }
                 } catch let error as RelayError {
-                    return .relay(error)
+                    return .refused(error)
                 } catch {
                     context.logger.debug("publisher socket ended: \(error)")
                     return .socket(error)
@@ -66,9 +142,9 @@ struct WebSocketHandlers: Sendable {
             group.cancelAll()
             return first
         }
-        await relay.closePublisher(session)
+        if let session = progress.withLock({ $0.session }) { await relay.closePublisher(session) }
         switch ending {
-        case .relay(let failure): await close(outbound, with: failure, logger: context.logger)
+        case .refused(let failure): await connection.close(with: failure)
         case .socket(let error): throw error
         case nil: break
         }
@@ -76,43 +152,71 @@ struct WebSocketHandlers: Sendable {
 
     // MARK: Watch
 
+    /// How a viewer's connection ended.
+    private enum WatchEnding: Sendable {
+        /// The client went away (or a write failed).
+        case clientGone
+        /// The relay closed it (a kick): the close frame has been sent.
+        case closedByRelay
+        case refused(RelayError)
+        /// Its socket took nothing for the stall timeout.
+        case stalled
+    }
+
     func watch(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: Context) async {
-        let remote = context.requestContext.remoteDescription
+        let connection = Connection(context: context, outbound: outbound)
+        guard let token = await admit(connection) else { return }
+        defer { connections.unregister(token) }
         let viewer: ViewerConnection
         do {
             let topic = try TopicName(topicParameter(context))
-            let client = String((context.request.uri.queryParameters["client"].map(String.init) ?? "").prefix(64))
-            viewer = try await relay.openViewer(topic: topic, remoteAddress: remote, userAgent: userAgent(context), clientID: client)
-        } catch let error as RelayError {
-            await close(outbound, with: error, logger: context.logger)
-            return
+            let query = context.request.uri.queryParameters
+            let client = String((query["client"].map(String.init) ?? "").prefix(64))
+            viewer = try await relay.openViewer(topic: topic, token: query["token"].map(String.init), remoteAddress: connection.remote,
+                                                remoteHost: connection.host, userAgent: connection.userAgent, clientID: client)
         } catch {
-            await close(outbound, with: .kafkaUnavailable("\(error)"), logger: context.logger)
+            if case .invalidTopic = error { relay.count(error) }
+            await connection.close(with: error)
             return
         }
-        let token = connections.register {
+        connections.update(token) {
             viewer.close()
-            await close(outbound, with: .shuttingDown, logger: context.logger)
+            await connection.close(with: .shuttingDown)
         }
-        defer {
-            relay.closeViewer(viewer)
-            connections.unregister(token)
-        }
+        defer { relay.closeViewer(viewer) }
         let metrics = relay.metrics
-        await withTaskGroup(of: Bool.self) { group in
+        let relay = self.relay
+        let limits = self.limits
+        /// When the write in progress began (nil between writes).
+        let writing = Locked<Int64?>(nil)
+        let ending: WatchEnding = await withTaskGroup(of: WatchEnding.self) { group in
             group.addTask {
                 // Viewers send their live delay; reading also tells us when the socket closes.
+                var guardrail = InboundMessageGuard(maxMessageBytes: limits.watchMessageBytes, maxTextBytes: limits.watchMessageBytes,
+                                                    limit: .watchMessageSize)
+                var rate = TokenBucket(capacity: Double(2 * limits.viewerMessagesPerSecond), ratePerSecond: Double(limits.viewerMessagesPerSecond))
                 do {
-                    for try await message in inbound.messages(maxSize: 64 << 10) {
-                        guard case .text(let text) = message, let report = ViewerReport(json: text) else { continue }
-                        viewer.report(liveDelayMilliseconds: report.delayMilliseconds, state: report.state)
+                    for try await frame in inbound {
+                        let piece = try guardrail.accept(frame)
+                        if case .partial = piece { continue }
+                        guard rate.take(1, nowMilliseconds: currentMilliseconds()) else {
+                            throw RelayError.limit(.viewerMessageRate, "more than \(limits.viewerMessagesPerSecond) messages a second")
+                        }
+                        if case .text(let text) = piece, let report = ViewerReport(json: text) {
+                            viewer.report(liveDelayMilliseconds: report.delayMilliseconds, state: report.state)
+                        }
                     }
+                } catch let error as RelayError {
+                    relay.count(error)
+                    return .refused(error)
                 } catch {}
-                return false
+                return .clientGone
             }
             group.addTask {
                 while let delivery = await viewer.next() {
                     do {
+                        writing.withLock { $0 = currentMilliseconds() }
+                        defer { writing.withLock { $0 = nil } }
                         switch delivery.frame {
                         case .binary(let bytes):
                             try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
@@ -126,28 +230,78 @@ struct WebSocketHandlers: Sendable {
                             try await outbound.write(.text(text))
                         }
                     } catch {
-                        return false
+                        return .clientGone
                     }
                 }
                 // Closed by the relay (a kick): send the close frame from here.
-                guard let request = viewer.closeRequest else { return false }
+                guard let request = viewer.closeRequest else { return .clientGone }
                 context.logger.notice("closing viewer \(viewer.id): \(request.reason)", metadata: ["code": "\(request.code)"])
-                try? await outbound.write(.text(ViewerNotice.error(request.reason)))
-                try? await outbound.close(.init(codeNumber: Int(request.code)), reason: request.reason)
-                return true
+                await connection.close(code: request.code, reason: request.reason)
+                return .closedByRelay
             }
-            if await group.next() == true {
+            group.addTask {
+                // A viewer whose socket takes nothing for the stall timeout is cut off: it would
+                // not read a close frame either.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(500))
+                    if let started = writing.withLock({ $0 }), currentMilliseconds() - started > Int64(limits.stalledViewerSeconds) * 1000 {
+                        return .stalled
+                    }
+                }
+                return .clientGone
+            }
+            let first = await group.next() ?? .clientGone
+            switch first {
+            case .closedByRelay:
                 // The reader must see the client's answer to that close frame: cancelling it
                 // would end the inbound stream before the handshake completes, and the socket
                 // would linger until the close timeout. Bounded, in case the client never answers.
                 group.addTask {
                     try? await Task.sleep(for: .seconds(5))
-                    return false
+                    return .clientGone
                 }
-                _ = await group.next()
+                var next = await group.next()
+                while case .stalled? = next { next = await group.next() }
+            case .refused, .stalled, .clientGone:
+                break
             }
+            viewer.close()
             group.cancelAll()
+            return first
         }
+        switch ending {
+        case .refused(let error):
+            await connection.close(with: error)
+        case .stalled:
+            let error = RelayError.limit(.stalledViewer, "took nothing for \(limits.stalledViewerSeconds) s")
+            relay.count(error)
+            context.logger.notice("disconnecting a stalled viewer \(viewer.id)", metadata: ["remote": "\(connection.remote)"])
+            connection.abort()
+        case .clientGone, .closedByRelay:
+            break
+        }
+    }
+
+    // MARK: Admission
+
+    /// Checks the page's origin and the remote address's connection count; registers the
+    /// connection. Closes it (4003, 4429) and returns nil when refused.
+    private func admit(_ connection: Connection) async -> UInt64? {
+        let origin = connection.context.request.headers[.origin]
+        guard origins.allows(origin: origin, host: connection.context.request.head.authority) else {
+            let shown = String((origin ?? "").prefix(60))
+            let error = RelayError.forbidden(.originRefused, "pages from \(shown) may not use this relay (see --allowed-origin)")
+            relay.count(error)
+            await connection.close(with: error)
+            return nil
+        }
+        guard let token = connections.register(host: connection.host, { await connection.close(with: .shuttingDown) }) else {
+            let error = RelayError.limit(.connectionsPerAddress, "\(connections.maxPerAddress) connections from your address already (the limit)")
+            relay.count(error)
+            await connection.close(with: error)
+            return nil
+        }
+        return token
     }
 
     /// The `{topic}` path segment, percent-decoded (so errors quote what the user typed).
@@ -155,22 +309,63 @@ struct WebSocketHandlers: Sendable {
         let raw = context.requestContext.parameters.get("topic") ?? ""
         return raw.removingPercentEncoding ?? raw
     }
+}
 
-    private func userAgent(_ context: Context) -> String {
-        String((context.request.headers[.userAgent] ?? "").prefix(200))
+/// One WebSocket as the handlers see it: who is at the other end, and how to close it so that a
+/// socket that does not take its close frame is cut off instead of holding the relay.
+struct Connection: Sendable {
+    let context: WebSocketRouterContext<RelayRequestContext>
+    let outbound: WebSocketOutboundWriter
+    let remote: String
+    let host: String
+    let userAgent: String
+
+    /// How long a close may take before the socket is cut off.
+    static let closeDeadline: Duration = .seconds(2)
+
+    init(context: WebSocketRouterContext<RelayRequestContext>, outbound: WebSocketOutboundWriter) {
+        self.context = context
+        self.outbound = outbound
+        remote = context.requestContext.remoteDescription
+        host = context.requestContext.remoteHost
+        userAgent = String((context.request.headers[.userAgent] ?? "").prefix(200))
     }
 
-    // MARK: Errors
-
     /// Sends the error as a JSON message, then closes with its code and reason.
-    private func close(_ outbound: WebSocketOutboundWriter, with error: RelayError, logger: Logger) async {
+    func close(with error: RelayError) async {
         if error != .shuttingDown {
-            logger.notice("closing WebSocket: \(error)", metadata: ["code": "\(error.closeCode)"])
-            try? await outbound.write(.text(ViewerNotice.error(error.description)))
+            context.logger.notice("closing WebSocket: \(error)", metadata: ["code": "\(error.closeCode)", "remote": "\(remote)"])
         }
+        await close(code: error.closeCode, reason: error.description, notice: error != .shuttingDown)
+    }
+
+    /// Sends `{"type":"error"}` (unless `notice` is false) and a close frame with `code` and
+    /// `reason`, within ``closeDeadline``; past it the connection is cut off.
+    func close(code: UInt16, reason: String, notice: Bool = true) async {
+        let outbound = self.outbound
         // A close reason must fit in a control frame (123 bytes of UTF-8).
-        var reason = String(error.description.utf8.prefix(120)) ?? error.label
-        if reason.isEmpty { reason = error.label }
-        try? await outbound.close(.init(codeNumber: Int(error.closeCode)), reason: reason)
+        let cut = String(reason.utf8.prefix(120)) ?? ""
+        let shortReason = cut.isEmpty ? "closed" : cut
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                if notice { try? await outbound.write(.text(ViewerNotice.error(reason))) }
+                try? await outbound.close(.init(codeNumber: Int(code)), reason: shortReason)
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: Self.closeDeadline)
+                return false
+            }
+            let first = await group.next() ?? false
+            if !first { abort() }
+            group.cancelAll()
+            return first
+        }
+        if !finished { context.logger.debug("close frame not taken in time: connection cut", metadata: ["remote": "\(remote)"]) }
+    }
+
+    /// Cuts the TCP connection at once (pending writes fail).
+    func abort() {
+        context.requestContext.channel.close(promise: nil)
     }
 }
