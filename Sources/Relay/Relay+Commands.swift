@@ -2,6 +2,7 @@ import ControlPlane
 import Foundation
 import Kafka
 import Logging
+import Trust
 
 /// The operator's commands from the control topic: kick, pause, resume, switch.
 extension Relay {
@@ -67,7 +68,10 @@ extension Relay {
                 detach(viewer)
                 viewer.setTopic(target)
                 viewer.restart()
-                viewer.send(notice: ViewerNotice.switched(to: target))
+                let token = settings.access.watchTokens.flatMap { tokens in
+                    viewer.watchTokenExpiresAt.map { tokens.token(topic: target.value, expiresAtSeconds: $0) }
+                }
+                viewer.send(notice: ViewerNotice.switched(to: target, token: token))
                 do { try await attach(viewer, to: target) } catch { viewer.close(.init(code: error.closeCode, reason: error.description)) }
             }
             return ack(true, "moved \(movers.count) viewer\(movers.count == 1 ? "" : "s") to \(target)")

@@ -14,7 +14,8 @@ extension Relay {
     public func openViewer(topic: TopicName, token: String? = nil, remoteAddress: String, remoteHost: String = "",
                            userAgent: String = "", clientID: String = "") async throws(RelayError) -> ViewerConnection {
         let now = currentMilliseconds()
-        do { try settings.access.checkWatch(topic: topic, token: token, nowSeconds: now / 1000) } catch { throw refuse(error) }
+        let tokenExpiry: Int64?
+        do { tokenExpiry = try settings.access.checkWatch(topic: topic, token: token, nowSeconds: now / 1000) } catch { throw refuse(error) }
         let limits = settings.limits
         let viewer = try state.withLock { (state) throws(RelayError) -> ViewerConnection in
             guard !state.shuttingDown else { throw .shuttingDown }
@@ -29,7 +30,7 @@ extension Relay {
             defer { state.nextViewerNumber &+= 1 }
             return ViewerConnection(number: state.nextViewerNumber, id: "v-" + randomSessionSuffix(), topic: topic,
                                     remoteAddress: remoteAddress, remoteHost: remoteHost, userAgent: userAgent, clientID: clientID,
-                                    connectedAtMilliseconds: now, maxQueuedBytes: settings.viewerQueueBytes)
+                                    connectedAtMilliseconds: now, watchTokenExpiresAt: tokenExpiry, maxQueuedBytes: settings.viewerQueueBytes)
         }
         viewer.send(notice: ViewerNotice.hello(topic: topic, relay: settings.relayID))
         do { try await attach(viewer, to: topic) } catch { throw refuse(error) }

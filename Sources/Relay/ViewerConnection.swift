@@ -18,6 +18,8 @@ public final class ViewerConnection: Sendable {
     /// The id the page sends (`?client=`), which a kick bans for a while; empty if none.
     public let clientID: String
     public let connectedAtMilliseconds: Int64
+    /// When its watch token expires (Unix seconds), when the relay requires tokens.
+    public let watchTokenExpiresAt: Int64?
 
     /// Why the relay is closing this viewer (the socket task closes with it).
     public struct CloseRequest: Sendable, Equatable {
@@ -39,7 +41,8 @@ public final class ViewerConnection: Sendable {
     private let inner: Locked<Inner>
 
     init(number: UInt64, id: String, topic: TopicName, remoteAddress: String, remoteHost: String, userAgent: String, clientID: String,
-         connectedAtMilliseconds: Int64, maxQueuedBytes: Int) {
+         connectedAtMilliseconds: Int64, watchTokenExpiresAt: Int64? = nil, maxQueuedBytes: Int) {
+        self.watchTokenExpiresAt = watchTokenExpiresAt
         self.number = number
         self.id = id
         self.remoteAddress = remoteAddress

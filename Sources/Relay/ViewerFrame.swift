@@ -30,7 +30,11 @@ public enum ViewerNotice {
     public static func ended(session: String) -> String { #"{"type":"ended","session":"\#(jsonEscaped(session))"}"# }
     public static func paused(topic: TopicName) -> String { #"{"type":"paused","topic":"\#(topic)"}"# }
     public static func resumed(topic: TopicName) -> String { #"{"type":"resumed","topic":"\#(topic)"}"# }
-    public static func switched(to topic: TopicName) -> String { #"{"type":"switched","topic":"\#(topic)"}"# }
+    /// `token`: a watch token for the new topic (when the relay requires tokens), valid as long as the old one.
+    public static func switched(to topic: TopicName, token: String? = nil) -> String {
+        if let token { return #"{"type":"switched","topic":"\#(topic)","token":"\#(jsonEscaped(token))"}"# }
+        return #"{"type":"switched","topic":"\#(topic)"}"#
+    }
     public static func error(_ message: String) -> String { #"{"type":"error","message":"\#(jsonEscaped(message))"}"# }
 }
 

@@ -12,7 +12,16 @@ if (!topic) {
   $('topic').textContent = topic;
   document.title = `kvb · broadcast ${topic}`;
   $('watch-link').href = `watch.html?topic=${encodeURIComponent(topic)}`;
-  const pub = new Publisher({ topic, video: $('preview') });
+  // The publish key: from ?key= once (then taken out of the address bar), else what this tab
+  // remembered. Sent in the hello message, never in the WebSocket URL.
+  const params = new URLSearchParams(location.search);
+  if (params.has('key')) {
+    sessionStorage.setItem('kvb.publishKey', params.get('key'));
+    params.delete('key');
+    history.replaceState(null, '', `?${params}`);
+  }
+  $('key').value = sessionStorage.getItem('kvb.publishKey') || '';
+  const pub = new Publisher({ topic, video: $('preview'), key: $('key').value || null });
   window.kvbBroadcast = pub;
 
   const render = () => {
@@ -31,6 +40,7 @@ if (!topic) {
       ['reconnects', pub.reconnects],
     ]);
     $('error').textContent = pub.lastError || '';
+    if (pub.forbidden) $('key-row').classList.add('needed');
     const running = !['idle', 'stopped', 'error', 'kicked'].includes(pub.state);
     $('start').disabled = running;
     $('stop').disabled = !running;
@@ -44,7 +54,12 @@ if (!topic) {
     }
   });
   pub.addEventListener('note', (e) => logLine($('log'), e.detail));
-  $('start').addEventListener('click', () => pub.start());
+  $('start').addEventListener('click', () => {
+    const key = $('key').value.trim();
+    if (key) sessionStorage.setItem('kvb.publishKey', key); else sessionStorage.removeItem('kvb.publishKey');
+    pub.key = key || null;
+    pub.start();
+  });
   $('stop').addEventListener('click', () => pub.stop());
   const problem = topicProblem(topic);
   if (problem) $('error').textContent = problem;

@@ -162,9 +162,10 @@ class MediaPipe {
 }
 
 export class Player extends EventTarget {
-  constructor({ topic, video }) {
+  constructor({ topic, video, token = null }) {
     super();
     this.topic = topic;
+    this.token = token;         // signed watch token, when the relay requires one
     this.video = video;
     // connecting waiting playing ended paused kicked reconnecting error stopped
     this.state = 'idle';
@@ -273,7 +274,8 @@ export class Player extends EventTarget {
   }
 
   _connect() {
-    const ws = new WebSocket(wsUrl(`/ws/watch/${encodeURIComponent(this.topic)}?client=${encodeURIComponent(clientId())}`));
+    const token = this.token ? `&token=${encodeURIComponent(this.token)}` : '';
+    const ws = new WebSocket(wsUrl(`/ws/watch/${encodeURIComponent(this.topic)}?client=${encodeURIComponent(clientId())}${token}`));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.openedAt = 0;
@@ -324,6 +326,7 @@ export class Player extends EventTarget {
         break;
       case 'switched': // the operator moved this viewer: a reset for the new topic follows
         this.topic = m.topic;
+        if (m.token) this.token = m.token; // a watch token for the new topic, when tokens are on
         this.switches = (this.switches || 0) + 1;
         // What is buffered is the old topic's: keep its last picture, but it must not count as
         // playing the new topic before the new topic's reset arrives.
@@ -390,7 +393,7 @@ export class Player extends EventTarget {
       this.retryTimer = setTimeout(() => this.running && this._connect(), KICK_BAN_MS);
       return;
     }
-    if (ev.code === 4400) {
+    if (ev.code === 4400 || ev.code === 4003) { // refused for good: retrying would be refused again
       this.running = false;
       this._recordError(`relay refused: ${what}`);
       this._setState('error', `relay refused: ${what}`);

@@ -10,7 +10,7 @@ const KEYFRAME_INTERVAL_MS = 1000;
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024; // relay not reading: start over rather than grow
 const STABLE_MS = 5000;                      // a connection this old resets the backoff
 // The relay refuses these for good: retrying would be refused the same way.
-const NO_RETRY = new Set([4001, 4400, 4409, 4415, 4422]);
+const NO_RETRY = new Set([4001, 4003, 4400, 4409, 4413, 4415, 4422]);
 
 /** Best WebM type this browser records; never Matroska (MSE cannot play it). */
 export function pickMimeType(withAudio = true) {
@@ -22,9 +22,10 @@ export function pickMimeType(withAudio = true) {
 }
 
 export class Publisher extends EventTarget {
-  constructor({ topic, video }) {
+  constructor({ topic, video, key = null }) {
     super();
     this.topic = topic;
+    this.key = key;             // publish key, sent in the hello message (never in the URL)
     this.video = video;
     this.state = 'idle';        // idle starting connecting live reconnecting stopping stopped kicked error
     this.bytesSent = 0;
@@ -58,6 +59,7 @@ export class Publisher extends EventTarget {
     if (problem) return this._fail(problem);
     this.wantRunning = true;
     this.lastError = null;
+    this.forbidden = false;
     this._setState('starting');
     try {
       if (!this.stream) this.stream = await this._camera();
@@ -124,7 +126,9 @@ export class Publisher extends EventTarget {
     ws.onopen = () => {
       if (this.conn !== conn) return;
       conn.openedAt = performance.now();
-      ws.send(JSON.stringify({ type: 'hello', mimeType: this.mimeType }));
+      const hello = { type: 'hello', mimeType: this.mimeType };
+      if (this.key) hello.key = this.key;
+      ws.send(JSON.stringify(hello));
       this._startRecorder(conn);
     };
     ws.onmessage = (ev) => {
@@ -227,6 +231,7 @@ export class Publisher extends EventTarget {
         this.stream = null;
         this.video.srcObject = null;
       }
+      if (ev.code === 4003) this.forbidden = true;
       this._setState(ev.code === 4001 ? 'kicked' : 'error');
       return;
     }

@@ -46,11 +46,15 @@ export const CLOSE_MEANING = {
   1009: 'frame too large',
   1011: 'relay internal error',
   4001: 'removed by the operator',
+  4003: 'not allowed',
   4400: 'bad request',
+  4408: 'timed out',
   4409: 'topic already has a publisher',
+  4413: 'too large',
   4415: 'not playable WebM',
   4422: 'broken WebM structure',
-  4503: 'Kafka unavailable',
+  4429: 'too many or too fast',
+  4503: 'relay or Kafka unavailable',
 };
 
 export function describeClose(code, reason) {

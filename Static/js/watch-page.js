@@ -12,7 +12,8 @@ if (!topic) {
   $('topic').textContent = topic;
   document.title = `kvb · watch ${topic}`;
   $('broadcast-link').href = `broadcast.html?topic=${encodeURIComponent(topic)}`;
-  const player = new Player({ topic, video: $('video') });
+  const token = new URLSearchParams(location.search).get('token');
+  const player = new Player({ topic, video: $('video'), token });
   window.kvbWatch = player;
 
   player.addEventListener('change', () => {
@@ -42,7 +43,8 @@ if (!topic) {
     $('topic').textContent = moved;
     document.title = `kvb · watch ${moved}`;
     $('broadcast-link').href = `broadcast.html?topic=${encodeURIComponent(moved)}`;
-    history.replaceState(null, '', `?topic=${encodeURIComponent(moved)}`);
+    const tokenPart = player.token ? `&token=${encodeURIComponent(player.token)}` : '';
+    history.replaceState(null, '', `?topic=${encodeURIComponent(moved)}${tokenPart}`);
     logLine($('log'), `moved by the operator to ${moved}`);
   });
   player.start();
