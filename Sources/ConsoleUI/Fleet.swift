@@ -36,7 +36,7 @@ public struct Fleet: Sendable {
 
     /// Forgets relays silent for longer than ``dropAfterMilliseconds``.
     public mutating func expire(nowMilliseconds: Int64) {
-        for (id, entry) in relays where nowMilliseconds - entry.receivedAtMilliseconds > dropAfterMilliseconds {
+        for (id, entry) in relays where nowMilliseconds.saturatingSubtract(entry.receivedAtMilliseconds) > dropAfterMilliseconds {
             relays[id] = nil
             latencyHistory = latencyHistory.filter { !$0.key.hasPrefix(id + "/") }
         }
@@ -44,7 +44,7 @@ public struct Fleet: Sendable {
 
     public func isStale(_ relay: String, nowMilliseconds: Int64) -> Bool {
         guard let entry = relays[relay] else { return true }
-        return nowMilliseconds - entry.receivedAtMilliseconds > staleAfterMilliseconds
+        return nowMilliseconds.saturatingSubtract(entry.receivedAtMilliseconds) > staleAfterMilliseconds
     }
 
     /// Relays sorted by id.
@@ -84,8 +84,8 @@ public struct Fleet: Sendable {
                     name: topic.name, paused: false, publishers: 0, viewers: 0, relays: 0, inBytesPerSecond: 0,
                     inFragmentsPerSecond: 0, outBytesPerSecond: 0, outFragmentsPerSecond: 0)
                 aggregate.paused = aggregate.paused || topic.paused
-                aggregate.publishers += topic.publishers
-                aggregate.viewers += topic.viewers
+                aggregate.publishers = aggregate.publishers.saturatingAdd(topic.publishers)
+                aggregate.viewers = aggregate.viewers.saturatingAdd(topic.viewers)
                 aggregate.relays += 1
                 aggregate.inBytesPerSecond += topic.inBytesPerSecond
                 aggregate.inFragmentsPerSecond += topic.inFragmentsPerSecond
@@ -93,7 +93,7 @@ public struct Fleet: Sendable {
                 aggregate.outFragmentsPerSecond += topic.outFragmentsPerSecond
                 if let consumer = topic.consumer {
                     aggregate.highWatermark = max(aggregate.highWatermark ?? 0, consumer.highWatermark)
-                    aggregate.maxLag = max(aggregate.maxLag ?? 0, consumer.lag)
+                    aggregate.maxLag = max(aggregate.maxLag ?? 0, consumer.saturatingLag)
                 }
                 if let written = topic.latency.first(where: { $0.stage == .written })?.p50 {
                     aggregate.writtenP50 = max(aggregate.writtenP50 ?? 0, written)
@@ -103,4 +103,10 @@ public struct Fleet: Sendable {
         }
         return byName.values.sorted { $0.name < $1.name }
     }
+}
+
+extension ConsumerStatus {
+    /// Records behind, as ``ConsumerStatus/lag`` counts them but without its trap: `lag`
+    /// overflows when a crafted document puts `highWatermark` near Int64.min.
+    var saturatingLag: Int64 { max(0, highWatermark.saturatingSubtract(max(0, position))) }
 }

@@ -65,8 +65,9 @@ public enum Format {
         let shown = values.suffix(width)
         guard let top = shown.max(), top > 0 else { return String(repeating: " ", count: max(0, width - shown.count)) + String(repeating: "▁", count: shown.count) }
         let line = shown.map { value -> Character in
-            let index = Int((value / top * Double(bars.count - 1)).rounded())
-            return bars[min(bars.count - 1, max(0, index))]
+            // Clamped before the conversion: a value far below 0 scales to far below Int.min.
+            let scaled = (value / top * Double(bars.count - 1)).rounded()
+            return bars[scaled.isNaN ? 0 : Int(min(Double(bars.count - 1), max(0, scaled)))]
         }
         return String(repeating: " ", count: max(0, width - line.count)) + String(line)
     }
@@ -84,16 +85,31 @@ public enum Format {
         return alignment == .left ? text + padding : padding + text
     }
 
+    /// `value` with `places` decimals; `—` when it is not finite or too large for Int64 (the
+    /// numbers come from status documents anyone on the topic can write).
     static func decimal(_ value: Double, places: Int) -> String {
-        guard value.isFinite else { return "—" }
-        if places == 0 { return String(Int64(value.rounded())) }
-        var scale = 1.0
+        var scale: UInt64 = 1
         for _ in 0..<places { scale *= 10 }
-        let scaled = Int64((value * scale).rounded())
-        let whole = scaled / Int64(scale)
-        let fraction = String(scaled % Int64(scale))
-        return "\(whole).\(String(repeating: "0", count: places - fraction.count))\(fraction)"
+        guard let scaled = Int64(exactly: (value * Double(scale)).rounded()) else { return "—" }
+        if places == 0 { return String(scaled) }
+        let fraction = String(scaled.magnitude % scale)
+        return "\(scaled < 0 ? "-" : "")\(scaled.magnitude / scale).\(String(repeating: "0", count: places - fraction.count))\(fraction)"
     }
 
     static func twoDigits(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+}
+
+extension FixedWidthInteger where Self: SignedInteger {
+    /// `self − other`, stopping at the type's bounds instead of trapping: times and counts in
+    /// status documents come from the network.
+    func saturatingSubtract(_ other: Self) -> Self {
+        let (result, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other < 0 ? .max : .min) : result
+    }
+
+    /// `self + other`, stopping at the type's bounds instead of trapping.
+    func saturatingAdd(_ other: Self) -> Self {
+        let (result, overflow) = addingReportingOverflow(other)
+        return overflow ? (other < 0 ? .min : .max) : result
+    }
 }

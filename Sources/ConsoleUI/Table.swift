@@ -75,13 +75,14 @@ public struct Table: Sendable, Equatable {
                 let outRate = s.topics.reduce(0) { $0 + $1.outBytesPerSecond }
                 let publishers = s.sessions.filter { $0.role == .publisher }.count
                 let viewers = s.sessions.filter { $0.role == .viewer }.count
+                let uptime = Format.duration(milliseconds: now.saturatingSubtract(s.startedAtMilliseconds))
                 return Row(
-                    cells: [s.relay, s.address, Format.duration(milliseconds: now - s.startedAtMilliseconds), "\(publishers)",
+                    cells: [s.relay, s.address, uptime, "\(publishers)",
                             "\(viewers)", Format.byteRate(inRate), Format.byteRate(outRate), stale ? "stale" : "ok"],
                     subject: .relay(s.relay), stale: stale, paused: false,
                     details: [("relay", s.relay), ("address", s.address),
-                              ("started", Format.duration(milliseconds: now - s.startedAtMilliseconds) + " ago"),
-                              ("last report", Format.duration(milliseconds: now - entry.receivedAtMilliseconds) + " ago"),
+                              ("started", uptime + " ago"),
+                              ("last report", Format.duration(milliseconds: now.saturatingSubtract(entry.receivedAtMilliseconds)) + " ago"),
                               ("topics", s.topics.map(\.name).joined(separator: ", ")),
                               ("sessions", "\(s.sessions.count)")]
                 )
@@ -92,15 +93,16 @@ public struct Table: Sendable, Equatable {
             let rows = fleet.sessions.map { relay, session -> Row in
                 let stale = fleet.isStale(relay, nowMilliseconds: now)
                 let delay = session.liveDelayMilliseconds.map { Format.milliseconds(Double($0)) } ?? "—"
+                let connected = Format.duration(milliseconds: now.saturatingSubtract(session.connectedAtMilliseconds))
                 return Row(
                     cells: [session.role == .publisher ? "PUB" : "VIEW", session.id, session.topic, relay, session.remoteAddress,
-                            Format.duration(milliseconds: now - session.connectedAtMilliseconds), Format.bitrate(Double(session.bitrate)),
+                            connected, Format.bitrate(Double(session.bitrate)),
                             session.role == .viewer ? "\(session.skipped)" : "", session.role == .viewer ? delay : ""],
                     subject: .session(relay: relay, id: session.id, role: session.role, topic: session.topic),
                     stale: stale, paused: session.state == "paused",
                     details: [("session", session.id), ("role", session.role.rawValue), ("topic", session.topic),
                               ("relay", relay), ("remote", session.remoteAddress), ("user agent", session.userAgent),
-                              ("connected", Format.duration(milliseconds: now - session.connectedAtMilliseconds) + " ago"),
+                              ("connected", connected + " ago"),
                               ("bytes", Format.bytes(session.bytes)), ("bitrate", Format.bitrate(Double(session.bitrate))),
                               ("skipped", "\(session.skipped) fragments"), ("live delay", delay),
                               ("state", session.state ?? "—")]
@@ -133,7 +135,7 @@ public struct Table: Sendable, Equatable {
                     func stage(_ s: LatencySummary.Stage) -> LatencySummary? { topic.latency.first { $0.stage == s } }
                     let history = fleet.latencyHistory["\(relay)/\(topic.name)"] ?? []
                     rows.append(Row(
-                        cells: [relay, topic.name, topic.consumer.map { "\($0.lag)" } ?? "—",
+                        cells: [relay, topic.name, topic.consumer.map { "\($0.saturatingLag)" } ?? "—",
                                 Format.milliseconds(topic.consumer?.newestAgeMilliseconds.map(Double.init)),
                                 Format.milliseconds(stage(.acknowledged)?.p50), Format.milliseconds(stage(.consumed)?.p50),
                                 Format.milliseconds(stage(.written)?.p99), Format.sparkline(history, width: 12)],
@@ -142,7 +144,7 @@ public struct Table: Sendable, Equatable {
                         details: [("relay", relay), ("topic", topic.name),
                                   ("position", topic.consumer.map { Format.count($0.position) } ?? "—"),
                                   ("high watermark", topic.consumer.map { Format.count($0.highWatermark) } ?? "—"),
-                                  ("lag", topic.consumer.map { "\($0.lag) records" } ?? "—")]
+                                  ("lag", topic.consumer.map { "\($0.saturatingLag) records" } ?? "—")]
                             + LatencySummary.Stage.allCases.map { s in
                                 (s.rawValue, stage(s).map { "p50 \(Format.milliseconds($0.p50))  p90 \(Format.milliseconds($0.p90))  p99 \(Format.milliseconds($0.p99))  max \(Format.milliseconds($0.max))  n=\($0.count)" } ?? "—")
                             }

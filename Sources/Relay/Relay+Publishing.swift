@@ -40,16 +40,21 @@ extension Relay {
             break
         }
         let limits = settings.limits
-        let session = try state.withLock { (state) throws(RelayError) -> PublishSession in
-            guard state.publishers[topic] == nil else { throw .topicBusy(topic.value) }
-            guard state.publishers.count < limits.publishersPerRelay else {
-                throw .limit(.publishersPerRelay, "this relay already has \(limits.publishersPerRelay) publishers (its limit); try another relay")
+        let session: PublishSession
+        do {
+            session = try state.withLock { (state) throws(RelayError) -> PublishSession in
+                guard state.publishers[topic] == nil else { throw .topicBusy(topic.value) }
+                guard state.publishers.count < limits.publishersPerRelay else {
+                    throw .limit(.publishersPerRelay, "this relay already has \(limits.publishersPerRelay) publishers (its limit); try another relay")
+                }
+                let session = PublishSession(number: state.nextSessionNumber, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
+                                             relayID: settings.relayID, limits: limits)
+                state.nextSessionNumber &+= 1
+                state.publishers[topic] = session
+                return session
             }
-            let session = PublishSession(number: state.nextSessionNumber, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
-                                         relayID: settings.relayID, limits: limits)
-            state.nextSessionNumber &+= 1
-            state.publishers[topic] = session
-            return session
+        } catch {
+            throw refuse(error)
         }
         sessions.withLock { $0[session.number] = session }
         logger.info("publisher connected", metadata: ["topic": "\(topic)", "session": "\(session.id)", "remote": "\(remoteAddress)"])

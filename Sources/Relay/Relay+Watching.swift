@@ -16,8 +16,23 @@ extension Relay {
         let now = currentMilliseconds()
         let tokenExpiry: Int64?
         do { tokenExpiry = try settings.access.checkWatch(topic: topic, token: token, nowSeconds: now / 1000) } catch { throw refuse(error) }
+        let viewer: ViewerConnection
+        do {
+            viewer = try openViewerLocked(topic: topic, now: now, remoteAddress: remoteAddress, remoteHost: remoteHost,
+                                          userAgent: userAgent, clientID: clientID, tokenExpiry: tokenExpiry)
+        } catch {
+            throw refuse(error)
+        }
+        viewer.send(notice: ViewerNotice.hello(topic: topic, relay: settings.relayID))
+        do { try await attach(viewer, to: topic) } catch { throw refuse(error) }
+        return viewer
+    }
+
+    /// The checks made under the relay's lock (bans, the relay's viewer limit) and the new viewer.
+    private func openViewerLocked(topic: TopicName, now: Int64, remoteAddress: String, remoteHost: String, userAgent: String,
+                                  clientID: String, tokenExpiry: Int64?) throws(RelayError) -> ViewerConnection {
         let limits = settings.limits
-        let viewer = try state.withLock { (state) throws(RelayError) -> ViewerConnection in
+        return try state.withLock { (state) throws(RelayError) -> ViewerConnection in
             guard !state.shuttingDown else { throw .shuttingDown }
             state.bannedClients = state.bannedClients.filter { $0.value > now }
             state.bannedAddresses = state.bannedAddresses.filter { $0.value > now }
@@ -32,9 +47,6 @@ extension Relay {
                                     remoteAddress: remoteAddress, remoteHost: remoteHost, userAgent: userAgent, clientID: clientID,
                                     connectedAtMilliseconds: now, watchTokenExpiresAt: tokenExpiry, maxQueuedBytes: settings.viewerQueueBytes)
         }
-        viewer.send(notice: ViewerNotice.hello(topic: topic, relay: settings.relayID))
-        do { try await attach(viewer, to: topic) } catch { throw refuse(error) }
-        return viewer
     }
 
     /// Registers `viewer` with the feed of `topic`, starting the feed if it is the first viewer.

@@ -70,9 +70,9 @@ func makeApplication(
     let handshakeDeadline = TimeAmount.seconds(Int64(limits.handshakeSeconds))
     // Every connection must send its request's headers within the handshake time.
     let server = HTTPServerBuilder { responder in
-        HandshakeDeadlineChannel(
+        GuardedChildChannel(
             base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
-            deadline: handshakeDeadline,
+            deadline: handshakeDeadline, sendBufferBytes: limits.socketSendBufferBytes,
             onTimeout: { relay.count(.limit(.handshakeTimeout, "request headers not received in time")) }
         )
     }

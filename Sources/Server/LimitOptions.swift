@@ -50,6 +50,9 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Seconds a viewer's socket may take nothing before it is cut off.")
     var stalledViewerTimeout = defaults.stalledViewerSeconds
 
+    @Option(help: "Kernel send buffer of each connection, bytes.")
+    var socketSendBufferBytes = defaults.socketSendBufferBytes
+
     @Option(help: "Topics paused at once by operators.")
     var maxPausedTopics = defaults.pausedTopics
 
@@ -62,6 +65,7 @@ struct LimitOptions: ParsableArguments {
             ("--max-connections-per-address", maxConnectionsPerAddress), ("--max-viewer-messages-per-second", maxViewerMessagesPerSecond),
             ("--handshake-timeout", handshakeTimeout), ("--idle-publisher-timeout", idlePublisherTimeout),
             ("--stalled-viewer-timeout", stalledViewerTimeout), ("--max-paused-topics", maxPausedTopics),
+            ("--socket-send-buffer-bytes", socketSendBufferBytes),
         ]
         for (name, value) in positive where value <= 0 {
             throw ValidationError("\(name) must be at least 1 (got \(value))")
@@ -87,6 +91,7 @@ struct LimitOptions: ParsableArguments {
         limits.idlePublisherSeconds = idlePublisherTimeout
         limits.stalledViewerSeconds = stalledViewerTimeout
         limits.pausedTopics = maxPausedTopics
+        limits.socketSendBufferBytes = socketSendBufferBytes
         return limits
     }
 }

@@ -11,9 +11,9 @@ FIRST_FRAME_LIMIT = 3.0   # a late viewer sees the picture within ~one keyframe 
 DELAY_LIMIT = 3.0         # live delay a viewer would still call "live"
 
 
-def test_viewers_on_two_relays_see_the_live_picture(relays, topic, new_page):
-    relay1 = relays.start()
-    relay2 = relays.start()
+def test_viewers_on_two_relays_see_the_live_picture(kvb, topic, new_page):
+    relay1 = kvb.start_relay()
+    relay2 = kvb.start_relay()
     publisher = new_page("publisher")
     viewer_a = new_page("viewer A")
     viewer_b = new_page("viewer B")

@@ -9,35 +9,21 @@ viewer is found the way an operator finds it: in `kvb-console status`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 import urllib.request
 
-from conftest import ROOT
+from kvbharness import fleet_status, spawn_console
 from kvbpage import (assert_frames_rising, assert_picture_moves, frames, picture_difference,
                      signature, snapshot, wait_js)
 
-CONSOLE = os.environ.get("KVB_CONSOLE", str(ROOT / ".build" / "debug" / "kvb-console"))
 STATUS_WAIT = 3.0      # seconds `kvb-console status` listens (relays publish once a second)
 REACT_LIMIT = 5.0      # seconds from sending a command to what the viewer sees
 KICK_WATCH = 10.0      # seconds the kicked page must stay away
 
 
-def console(bootstrap: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([CONSOLE, *args, "--bootstrap", bootstrap], capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def fleet_status(bootstrap: str) -> list[dict]:
-    done = console(bootstrap, "status", "--wait", str(STATUS_WAIT))
-    assert done.returncode == 0, f"kvb-console status failed ({done.returncode}): {done.stderr}"
-    return json.loads(done.stdout)
-
-
 def viewer_sessions(bootstrap: str, relay_id: str) -> list[dict]:
     """Browser viewer sessions on `relay_id` in the newest status document of that relay."""
-    for relay in fleet_status(bootstrap):
+    for relay in fleet_status(bootstrap, wait=STATUS_WAIT):
         if relay.get("relay") == relay_id:
             return [s for s in relay.get("sessions", [])
                     if s.get("role") == "viewer" and "Chrome" in s.get("userAgent", "")]
@@ -63,9 +49,7 @@ class Command:
     def __init__(self, bootstrap: str, *args: str):
         self.args = args
         self.issued = time.monotonic()
-        self.proc = subprocess.Popen([CONSOLE, "send", *args, "--wait", "5", "--bootstrap", bootstrap],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = spawn_console("send", *args, "--wait", "5", bootstrap=bootstrap)
 
     def since(self) -> float:
         return time.monotonic() - self.issued
@@ -113,9 +97,9 @@ def assert_frozen(page, what: str, settle: float = 8, hold: float = 2.5) -> None
         assert changed < 30, f"{what}: the picture kept moving while paused ({changed} pixels changed)"
 
 
-def test_viewer_sees_the_operator_pause_switch_and_kick_it(relays, new_page):
-    relay = relays.start()
-    bootstrap = relays.bootstrap
+def test_viewer_sees_the_operator_pause_switch_and_kick_it(kvb, new_page):
+    relay = kvb.start_relay()
+    bootstrap = kvb.shared_bootstrap
     relay_id = json.loads(urllib.request.urlopen(relay.url + "/healthz").read())["relay"]
     suffix = str(time.time_ns())[-8:]
     topic_a, topic_b = f"opA-{suffix}", f"opB-{suffix}"

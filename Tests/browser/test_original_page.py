@@ -3,8 +3,8 @@
 from kvbpage import assert_frames_rising, assert_picture_moves, snapshot, wait_js
 
 
-def test_original_page_plays_your_camera_back_through_kafka(relays, new_page):
-    relay = relays.start()
+def test_original_page_plays_your_camera_back_through_kafka(kvb, new_page):
+    relay = kvb.start_relay()
     page = new_page("index")
     page.goto(f"{relay.url}/static/index.html")  # default topic `video`, as in the original
 

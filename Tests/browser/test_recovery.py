@@ -1,13 +1,11 @@
 """What a viewer notices when the broadcast stops and starts again, or its relay restarts:
 the page says so and comes back to the live picture by itself, without a reload."""
 
-from urllib.parse import urlsplit
-
 from kvbpage import assert_frames_rising, assert_picture_moves, wait_js
 
 
-def test_viewer_follows_the_broadcaster_stopping_and_starting_again(relays, topic, new_page):
-    relay = relays.start()
+def test_viewer_follows_the_broadcaster_stopping_and_starting_again(kvb, topic, new_page):
+    relay = kvb.start_relay()
     publisher = new_page("publisher")
     viewer = new_page("viewer")
     publisher.goto(f"{relay.url}/broadcast.html?topic={topic}&autostart=1")
@@ -27,8 +25,8 @@ def test_viewer_follows_the_broadcaster_stopping_and_starting_again(relays, topi
     assert viewer.evaluate("kvbWatch.errors") == []
 
 
-def test_pages_come_back_after_their_relay_restarts(relays, topic, new_page):
-    relay = relays.start()
+def test_pages_come_back_after_their_relay_restarts(kvb, topic, new_page):
+    relay = kvb.start_relay()
     publisher = new_page("publisher")
     viewer = new_page("viewer")
     publisher.goto(f"{relay.url}/broadcast.html?topic={topic}&autostart=1")
@@ -36,12 +34,12 @@ def test_pages_come_back_after_their_relay_restarts(relays, topic, new_page):
     wait_js(viewer, "window.kvbWatch && kvbWatch.state === 'playing'", 15, "viewer plays")
     resets = viewer.evaluate("kvbWatch.resets")
 
-    relay.stop()
+    relay.terminate()
     wait_js(viewer, "kvbWatch.state === 'reconnecting'", 5, "viewer shows it is reconnecting")
     wait_js(publisher, "kvbBroadcast.state === 'reconnecting'", 5,
             "publisher shows it is reconnecting", state="kvbBroadcast")
 
-    relays.start(port=urlsplit(relay.url).port)
+    kvb.restart(relay)  # the same port: the pages reconnect to it by themselves
     wait_js(publisher, "kvbBroadcast.state === 'live'", 20, "publisher is live again",
             state="kvbBroadcast")
     wait_js(viewer, f"kvbWatch.resets > {resets} && kvbWatch.state === 'playing'", 20,

@@ -15,9 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import (CONSOLE, ClientLoop, Kvb, PublisherLoop, TimedViewer, Tmux, api_topics, fleet_status,
-                      start_relay)
-from webm import CLUSTER_ID, load_fixture, looped
+from kvbharness import (CLUSTER_ID, ClientLoop, Kvb, PublisherLoop, TimedViewer, Tmux, api_topics, fleet_status,
+                        load_fixture, looped, report_logs)
 
 TOPIC_A, TOPIC_B = "topicA", "topicB"
 
@@ -26,17 +25,17 @@ TOPIC_A, TOPIC_B = "topicA", "topicB"
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory, request):
+def fleet(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("console")
-    kvb = Kvb(tmp, None)
+    kvb = Kvb(tmp)
     clients = ClientLoop()
     tmux = None
     publishers: list[PublisherLoop] = []
     try:
         broker = kvb.start_broker()  # a broker of its own: no other test's relays on the status topic
         kvb.shared_bootstrap = broker.bootstrap
-        r1 = start_relay(kvb, "r1")
-        r2 = start_relay(kvb, "r2")
+        r1 = kvb.start_relay("r1")
+        r2 = kvb.start_relay("r2")
         fixture_a = looped(load_fixture("vp8-opus"), 40)  # ~2 minutes per session at 100 ms a chunk
         fixture_b = looped(load_fixture("vp9"), 40)
         publishers = [PublisherLoop(r1.url, TOPIC_A, fixture_a, 0.1).start(clients),
@@ -55,11 +54,9 @@ def fleet(tmp_path_factory, request):
         for name, viewer in viewers.items():
             clients.run(viewer.wait_for_stream(0, min_media=1, timeout=20), timeout=30)
 
-        console_log = tmp / "console.log"
-        tmux = Tmux(f"TERM=tmux-256color LANG=C.UTF-8 {CONSOLE} --bootstrap {broker.bootstrap} --log-file {console_log}")
-        request.node.kvb_procs = kvb.procs
+        tmux = kvb.start_console()  # kvb-console --bootstrap BROKER --log-file ..., 80×24
         yield SimpleNamespace(kvb=kvb, broker=broker, r1=r1, r2=r2, clients=clients, tmux=tmux, viewers=viewers,
-                              publishers=publishers, fixture_a=fixture_a, fixture_b=fixture_b, console_log=console_log)
+                              publishers=publishers, fixture_a=fixture_a, fixture_b=fixture_b, console_log=tmux.log_path)
     finally:
         if tmux is not None:
             tmux.kill()
@@ -74,9 +71,8 @@ def fleet(tmp_path_factory, request):
 
 @pytest.fixture(autouse=True)
 def _logs(fleet, request):
-    """Failing reports carry the relays' and broker's logs (the harness's report hook reads this)."""
-    request.node.kvb_procs = fleet.kvb.procs
-    yield
+    """Failing reports carry the broker's, relays' and console's logs."""
+    report_logs(request.node, fleet.kvb)
 
 
 # MARK: - Reading the screen

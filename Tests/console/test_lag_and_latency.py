@@ -14,8 +14,7 @@ import re
 import time
 import uuid
 
-from conftest import PublisherLoop, TimedViewer, fleet_status, http_get, start_relay
-from webm import load_fixture
+from kvbharness import PublisherLoop, TimedViewer, fleet_status, http_get, load_fixture
 
 STATUS_WAIT = 2.5
 
@@ -28,7 +27,7 @@ def topic_status(bootstrap: str, relay: str, topic: str) -> dict | None:
 
 
 def test_lag_is_high_watermark_minus_position_and_matches_ground_truth(kvb, clients):
-    relay = start_relay(kvb, "slow-relay", env={"KVB_CONSUMER_THROTTLE_MS": "30"})
+    relay = kvb.start_relay("slow-relay", env={"KVB_CONSUMER_THROTTLE_MS": "30"})
     topic = f"lag-{uuid.uuid4().hex[:8]}"
     viewer = clients.run(TimedViewer.open(relay.url, topic))  # a viewer: the relay consumes the topic
     fixture = load_fixture("vp8-opus")
@@ -103,7 +102,7 @@ def metric(text: str, name: str, topic: str, **labels) -> list[tuple[dict, float
 
 
 def test_latency_stages_are_ordered_and_metrics_agree(kvb, clients):
-    relay = start_relay(kvb, "fast-relay")
+    relay = kvb.start_relay("fast-relay")
     topic = f"lat-{uuid.uuid4().hex[:8]}"
     viewer = clients.run(TimedViewer.open(relay.url, topic))
     publisher = PublisherLoop(relay.url, topic, load_fixture("vp8-opus"), 0.1).start(clients)  # real time

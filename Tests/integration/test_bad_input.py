@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import http_get
-from kvbclient import Publisher, Viewer, wait_until
-from webm import load_fixture, looped
+from kvbharness import Publisher, Viewer, http_get, load_fixture, looped, wait_until
 
 INVALID_TOPICS = ["bad$name", "__consumer_offsets", "x" * 300, "kvb.status", "..", "has space"]
 
@@ -87,7 +85,10 @@ async def test_an_oversized_message_is_closed_with_1009(kvb, topic):
     relay = await asyncio.to_thread(kvb.start_relay)
     async with await Publisher.open(relay.url, topic) as publisher:
         fixture = load_fixture("vp8-opus")
-        await publisher.send(fixture.data[:4096])
+        # A valid stream up to its first Cluster's header, then a SimpleBlock announcing 7 MiB
+        # (within the element limit): its payload arrives as one 10 MiB message in two frames.
+        first_cluster = fixture.cluster_offsets[0]
+        await publisher.send(fixture.data[: first_cluster + 12] + bytes([0xA3, 0x10, 0x70, 0x00, 0x00]))
         half = b"\0" * (5 << 20)
 
         async def fragments():

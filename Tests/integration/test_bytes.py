@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from kvbclient import Publisher, Viewer, assert_late_join, wait_until
-from webm import FIXTURE_NAMES, Fixture, load_fixture
+from kvbharness import FIXTURE_NAMES, Fixture, Publisher, Viewer, assert_late_join, load_fixture, wait_until
 
 CHUNK_INTERVAL = 0.1  # MediaRecorder's timeslice, as in the recordings
 JOIN_AFTER_CHUNKS = 20
@@ -19,7 +18,7 @@ async def test_viewers_get_the_published_bytes_exactly(kvb, topic, name):
     """Early viewer: every binary frame concatenated == the file. Late viewer: reset, init, then a
     contiguous suffix of the file that starts at the latest keyframe Cluster."""
     fixture = load_fixture(name)
-    relay = await asyncio.to_thread(kvb.start_relay, None)  # its own embedded Kafka
+    relay = await asyncio.to_thread(kvb.start_relay, bootstrap=None)  # its own embedded Kafka
 
     async with await Viewer.open(relay.url, topic) as early:
         await wait_until(lambda: early.notices("hello"), 10, "hello")

@@ -6,17 +6,15 @@ import asyncio
 import json
 import time
 
-from conftest import http_get
-from kvbclient import Publisher, Viewer, assert_late_join, wait_until
-from webm import load_fixture, looped
+from kvbharness import Publisher, Viewer, assert_late_join, http_get, load_fixture, looped, wait_until
 
 
 async def test_relays_share_a_broker_process(kvb, topic):
     """Publish on relay 1; a viewer on relay 2 joins mid-stream, and a relay started only after the
     stream is live serves it too: both start at the latest keyframe, with nothing but Kafka."""
     broker = await asyncio.to_thread(kvb.start_broker)  # `kvb-server broker`, its own process
-    relay1 = await asyncio.to_thread(kvb.start_relay, broker.bootstrap)
-    relay2 = await asyncio.to_thread(kvb.start_relay, broker.bootstrap)
+    relay1 = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)
+    relay2 = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)
     health = json.loads(http_get(relay2.url + "/healthz")[1])
     assert health["kafka"] == "external" and health["bootstrap"] == broker.bootstrap, health
     stream = looped(load_fixture("vp8-opus"), 4)  # about 12 s at 100 ms a chunk
@@ -32,7 +30,7 @@ async def test_relays_share_a_broker_process(kvb, topic):
 
         viewer2 = await join(relay2, 25)
         await wait_until(lambda: len(publisher.sent_log) >= 50, 30, "50 chunks sent")
-        relay3 = await asyncio.to_thread(kvb.start_relay, broker.bootstrap, "relay-late")  # starts now
+        relay3 = await asyncio.to_thread(kvb.start_relay, "relay-late", bootstrap=broker.bootstrap)  # starts now
         viewer3 = await join(relay3, 55)
         viewers = {relay2.name: viewer2, relay3.name: viewer3}
         for name, viewer in viewers.items():
@@ -57,7 +55,7 @@ async def test_topic_list_answers_promptly(kvb):
     """The index page and /api/topics list every stream topic of the cluster; with 20 topics they
     must answer in a couple of seconds (a person is waiting on GET /)."""
     broker = await asyncio.to_thread(kvb.start_broker)
-    relay = await asyncio.to_thread(kvb.start_relay, broker.bootstrap)
+    relay = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)
     chunks = load_fixture("vp9").chunks[:8]
     names = [f"listed-{i}" for i in range(20)]
     for name in names:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from kvbclient import Publisher, Viewer, wait_until
-from webm import load_fixture
+from kvbharness import Publisher, Viewer, load_fixture, wait_until
 
 TOPICS = 5  # published topics; viewers also watch one topic nobody publishes
 CHUNKS_PER_SESSION = 8  # a few clusters: every session produces fragments and an end marker

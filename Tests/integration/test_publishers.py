@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from kvbclient import Publisher, Viewer, wait_until
-from webm import load_fixture, looped
+from kvbharness import Publisher, Viewer, load_fixture, looped, wait_until
 
 
 async def assert_refused_as_busy(relay_url: str, topic: str, where: str) -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-from conftest import http_get
-from kvbclient import Publisher, Viewer, wait_until
-from webm import load_fixture, looped
+from kvbharness import Publisher, Viewer, http_get, load_fixture, looped, wait_until
 
 
 async def test_sigterm_closes_with_1001_and_flushes(kvb, topic):
     broker = await asyncio.to_thread(kvb.start_broker)  # its own: the restarted relay lists its topics
-    relay1 = await asyncio.to_thread(kvb.start_relay, broker.bootstrap)
-    relay2 = await asyncio.to_thread(kvb.start_relay, broker.bootstrap)  # watches through Kafka; stays up
+    relay1 = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)
+    relay2 = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)  # watches through Kafka; stays up
     stream = looped(load_fixture("vp8-opus"), 4)
 
     viewer1 = await Viewer.open(relay1.url, topic)
@@ -48,7 +46,7 @@ async def test_sigterm_closes_with_1001_and_flushes(kvb, topic):
         f"publisher was told {last_stats['acked']} fragments were acked, but only {fragments} reached Kafka")
 
     # A relay started again on the same cluster sees all of it: every fragment plus the end marker.
-    restarted = await asyncio.to_thread(kvb.start_relay, broker.bootstrap, "relay1-restarted")
+    restarted = await asyncio.to_thread(kvb.start_relay, "relay1-restarted", bootstrap=broker.bootstrap)
     topics = {t["name"]: t for t in json.loads(http_get(restarted.url + "/api/topics", timeout=15)[1])["topics"]}
     print(f"restarted relay's /api/topics entry: {topics.get(topic)}")
     assert topic in topics, f"{topic} missing from /api/topics: {sorted(topics)}"

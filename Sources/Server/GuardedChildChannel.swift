@@ -2,19 +2,22 @@ import HummingbirdCore
 import Logging
 import NIOCore
 
-/// Wraps the server's child channel so every connection must deliver its first request's
-/// headers within a deadline (slow or silent clients are cut off instead of holding a socket).
-struct HandshakeDeadlineChannel<Base: ServerChildChannel>: ServerChildChannel {
+/// Wraps the server's child channel: every connection must deliver its first request's headers
+/// within a deadline (slow or silent clients are cut off instead of holding a socket), and its
+/// kernel send buffer is fixed (no autotuning to megabytes per socket: memory per connection
+/// stays bounded, and a viewer that stops reading is noticed within seconds).
+struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base
     let deadline: TimeAmount
+    let sendBufferBytes: Int
     let onTimeout: @Sendable () -> Void
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let handler = RequestHeadDeadlineHandler(deadline: deadline, onTimeout: onTimeout)
-        return channel.pipeline.addHandler(handler, position: .first).flatMap {
-            base.setup(channel: channel, logger: logger)
-        }
+        return channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(sendBufferBytes))
+            .flatMap { channel.pipeline.addHandler(handler, position: .first) }
+            .flatMap { base.setup(channel: channel, logger: logger) }
     }
 
     func handle(value: Value, logger: Logger) async {

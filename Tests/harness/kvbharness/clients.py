@@ -10,19 +10,20 @@ import json
 import socket
 import time
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from webm import CLUSTER_ID, Fixture
+from .webm import CLUSTER_ID, Fixture
 
 CONNECT_TIMEOUT = 10
 
 
-def ws_url(base_url: str, kind: str, topic: str) -> str:
-    """ws://host:port/ws/{publish|watch}/{topic}, the topic percent-encoded."""
-    return base_url.replace("http://", "ws://") + f"/ws/{kind}/" + quote(topic, safe="")
+def ws_url(base_url: str, kind: str, topic: str, query: dict[str, str] | None = None) -> str:
+    """ws://host:port/ws/{publish|watch}/{topic}[?query], the topic percent-encoded."""
+    url = base_url.replace("http://", "ws://") + f"/ws/{kind}/" + quote(topic, safe="")
+    return url + ("?" + urlencode(query) if query else "")
 
 
 async def wait_until(condition, timeout: float, what, interval: float = 0.02):
@@ -113,9 +114,10 @@ class Publisher(_Socket):
         self.sent_log: list[tuple[float, int]] = []  # (monotonic time sent, stream offset after the chunk)
 
     @classmethod
-    async def open(cls, base_url: str, topic: str) -> "Publisher":
+    async def open(cls, base_url: str, topic: str, query: dict[str, str] | None = None, **kwargs) -> "Publisher":
+        """`query`: e.g. {"key": KEY}; `kwargs` go to websockets' connect (origin=, sock=, ...)."""
         publisher = cls()
-        await publisher._open(ws_url(base_url, "publish", topic))
+        await publisher._open(ws_url(base_url, "publish", topic, query), **kwargs)
         return publisher
 
     def _on_message(self, message, at: float) -> None:
@@ -182,10 +184,11 @@ class Viewer(_Socket):
         self.stray_binary = 0  # binary frames outside a reset (protocol violation)
 
     @classmethod
-    async def open(cls, base_url: str, topic: str, read: bool = True, **kwargs) -> "Viewer":
-        """read=False: connect but take nothing off the socket until start_reading()."""
+    async def open(cls, base_url: str, topic: str, read: bool = True, query: dict[str, str] | None = None, **kwargs) -> "Viewer":
+        """read=False: connect but take nothing off the socket until start_reading(). `query`:
+        e.g. {"token": T, "client": ID}; `kwargs` go to websockets' connect (origin=, sock=, ...)."""
         viewer = cls()
-        await viewer._open(ws_url(base_url, "watch", topic), read=read, **kwargs)
+        await viewer._open(ws_url(base_url, "watch", topic, query), read=read, **kwargs)
         return viewer
 
     def _on_message(self, message, at: float) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-FIXTURES_DIR = Path(__file__).resolve().parents[1] / "WebMTests" / "Fixtures"
+FIXTURES_DIR = Path(__file__).resolve().parents[2] / "WebMTests" / "Fixtures"  # Tests/WebMTests/Fixtures
 FIXTURE_NAMES = ["vp8-opus", "vp9", "av1", "vp8-video-only"]
 
 CLUSTER_ID = bytes.fromhex("1F43B675")

@@ -1,0 +1,14 @@
+"""The trust and limits suite runs on the shared harness (Tests/harness/kvbharness)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
+pytest_plugins = ["kvbharness.plugin"]
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    return "sec"
