@@ -48,7 +48,7 @@ extension Relay {
             let measured = snapshot[name]
             let feed = feeds.first { $0.key.value == name }?.value
             let consumer = feed?.consumerStatus(nowMilliseconds: now)
-            metrics.setGauges(topic: name, lag: consumer?.lag, viewers: feed?.viewerCount ?? 0)
+            metrics.setGauges(topic: name, lag: consumer?.lag, viewers: feed?.viewerCount ?? 0, nowMilliseconds: now)
             var latency = measured?.latency ?? []
             if let delays = viewerDelays[name]?.sorted(), !delays.isEmpty {
                 func at(_ p: Double) -> Double { Double(delays[min(delays.count - 1, Int(Double(delays.count - 1) * p))]) }

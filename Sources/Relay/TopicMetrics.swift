@@ -34,11 +34,26 @@ public final class TopicMetrics: Sendable {
         let latency: [LatencySummary.Stage: Timer]
         let lag: Gauge
         let viewers: Gauge
+
+        /// Removes these series from `/metrics`.
+        func destroy() {
+            for counter in [fragmentsIn, bytesIn, fragmentsOut, bytesOut] { counter.destroy() }
+            for timer in latency.values { timer.destroy() }
+            lag.destroy()
+            viewers.destroy()
+        }
     }
+
+    /// A topic's series leave `/metrics` after this long without activity (bounded series).
+    public static let idleSeriesMilliseconds: Int64 = 600_000
+    /// At most this many topics have series at once; the least recently active go first.
+    public static let maxTopicSeries = 10_000
 
     private let windows = Locked<[String: Window]>([:])
     private let lastSnapshot = Locked<Int64>(0)
     private let exported = Locked<[String: Exported]>([:])
+    /// When each exported topic was last active (a status interval with traffic, or gauges set).
+    private let lastActive = Locked<[String: Int64]>([:])
 
     public init(nowMilliseconds: Int64) {
         lastSnapshot.withLock { $0 = nowMilliseconds }
@@ -104,7 +119,8 @@ public final class TopicMetrics: Sendable {
     }
 
     /// Exports a topic's consumer lag and viewer count (set when the status is built).
-    public func setGauges(topic: String, lag: Int64?, viewers: Int) {
+    public func setGauges(topic: String, lag: Int64?, viewers: Int, nowMilliseconds: Int64) {
+        lastActive.withLock { $0[topic] = nowMilliseconds }
         let e = exported(topic)
         if let lag { e.lag.record(lag) }
         e.viewers.record(viewers)
@@ -120,6 +136,7 @@ public final class TopicMetrics: Sendable {
             defer { windows = [:] }
             return windows
         }
+        pruneSeries(active: taken.keys, nowMilliseconds: nowMilliseconds)
         return taken.mapValues { window in
             let latency = LatencySummary.Stage.allCases.compactMap { stage -> LatencySummary? in
                 guard let h = window.latency[stage], h.totalCount > 0 else { return nil }
@@ -133,4 +150,25 @@ public final class TopicMetrics: Sendable {
                      Double(window.outFragments) / elapsed, Double(window.outBytes) / elapsed), latency)
         }
     }
+
+    /// Marks `active` topics, then removes the series of topics idle for ``idleSeriesMilliseconds``
+    /// (and the least recently active beyond ``maxTopicSeries``).
+    private func pruneSeries(active: some Sequence<String>, nowMilliseconds now: Int64) {
+        let stale = lastActive.withLock { last -> [String] in
+            for topic in active { last[topic] = now }
+            var stale = last.filter { now - $0.value > Self.idleSeriesMilliseconds }.map(\.key)
+            if last.count - stale.count > Self.maxTopicSeries {
+                let kept = last.filter { now - $0.value <= Self.idleSeriesMilliseconds }.sorted { $0.value < $1.value }
+                stale += kept.prefix(kept.count - Self.maxTopicSeries).map(\.key)
+            }
+            for topic in stale { last[topic] = nil }
+            return stale
+        }
+        guard !stale.isEmpty else { return }
+        let removed = exported.withLock { all in stale.compactMap { all.removeValue(forKey: $0) } }
+        for series in removed { series.destroy() }
+    }
+
+    /// Topics with series in `/metrics` now.
+    public var exportedTopicCount: Int { exported.withLock { $0.count } }
 }

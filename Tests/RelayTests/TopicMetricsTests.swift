@@ -25,4 +25,18 @@ struct TopicMetricsTests {
 
         #expect(metrics.snapshot(nowMilliseconds: 3000).isEmpty, "a new window starts empty")
     }
+
+    @Test func seriesOfIdleTopicsLeaveMetrics() {
+        let metrics = TopicMetrics(nowMilliseconds: 0)
+        metrics.recordIn(topic: "busy", bytes: 1)
+        metrics.recordIn(topic: "gone", bytes: 1)
+        metrics.setGauges(topic: "watched", lag: 0, viewers: 1, nowMilliseconds: 0)
+        _ = metrics.snapshot(nowMilliseconds: 1_000)
+        #expect(metrics.exportedTopicCount == 3)
+        let later = TopicMetrics.idleSeriesMilliseconds + 5_000
+        metrics.recordIn(topic: "busy", bytes: 1)
+        metrics.setGauges(topic: "watched", lag: 0, viewers: 1, nowMilliseconds: later)
+        _ = metrics.snapshot(nowMilliseconds: later)
+        #expect(metrics.exportedTopicCount == 2, "the idle topic's series are gone, the active ones stay")
+    }
 }
