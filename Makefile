@@ -3,6 +3,8 @@
 #   make test     set up and run every test (Swift unit + integration, browser tests)
 #   make console  the operator console
 #   make bench    benchmarks that print numbers
+#   make fuzz     coverage-guided fuzzing (libFuzzer) of the WebM segmenter and the control plane;
+#                 FUZZ_SECONDS per target (default 60). Not part of `make test`.
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -12,7 +14,7 @@ APT_PACKAGES := librdkafka-dev libncurses-dev pkg-config chromium fonts-dejavu-c
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test deps venv build build-release swift-test browser-test integration-test console-test broker clean bench console
+.PHONY: run test deps venv build build-release swift-test browser-test integration-test console-test broker clean bench console fuzz
 
 # System packages, installed only when something is missing.
 deps:
@@ -82,3 +84,9 @@ bench: deps
 console: deps
 	$(SWIFT) build --product kvb-console
 	$(BIN)/kvb-console
+
+# libFuzzer on the WebM segmenter and on control-plane records through the console's model and
+# screens (scripts/fuzz.sh; builds with swiftc into .build-fuzz/). Fails when a target crashed.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh

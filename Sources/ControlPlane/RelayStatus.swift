@@ -162,7 +162,9 @@ public enum ConsumerLag {
     /// Records a consumer at `position` still has to read: `highWatermark − position`, at least 0.
     /// A position below 0 (not yet known) counts from 0.
     public static func messages(highWatermark: Int64, position: Int64) -> Int64 {
-        max(0, highWatermark - max(0, position))
+        // Saturating: the numbers may come from a crafted document.
+        let (difference, overflow) = highWatermark.subtractingReportingOverflow(max(0, position))
+        return overflow ? 0 : max(0, difference)
     }
 }
 

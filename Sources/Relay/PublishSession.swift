@@ -109,6 +109,15 @@ public final class PublishSession: Sendable {
         }
     }
 
+    /// The publisher is gone: drop what the segmenter holds (an incomplete element can be
+    /// megabytes). The session itself is kept a little longer for late delivery reports.
+    func finish() {
+        inner.withLock { inner in
+            inner.segmenter = WebMSegmenter(maxElementSize: 0, maxInitSegmentSize: 0)
+            inner.initSegment = nil
+        }
+    }
+
     /// A fragment that never reached Kafka (dropped before it was queued).
     func dropped(sequence: UInt32, reason: String) {
         inner.withLock { inner in

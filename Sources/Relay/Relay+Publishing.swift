@@ -44,7 +44,9 @@ extension Relay {
         do {
             session = try state.withLock { (state) throws(RelayError) -> PublishSession in
                 guard state.publishers[topic] == nil else { throw .topicBusy(topic.value) }
-                guard state.publishers.count < limits.publishersPerRelay else {
+                // Only publishers that sent a valid stream count: a silent socket (closed by the
+                // handshake timeout) cannot take the slots of real ones.
+                guard state.publishers.values.count(where: \.isStreaming) < limits.publishersPerRelay else {
                     throw .limit(.publishersPerRelay, "this relay already has \(limits.publishersPerRelay) publishers (its limit); try another relay")
                 }
                 let session = PublishSession(number: state.nextSessionNumber, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
@@ -131,6 +133,7 @@ extension Relay {
         if wasCurrent, session.counters.fragments > 0 {
             try? await produce(session.endMarker(nowMilliseconds: currentMilliseconds()), session: session)
         }
+        session.finish()
         // Keep the session a moment for late delivery reports, then forget it.
         let sessions = self.sessions
         let number = session.number

@@ -16,7 +16,8 @@ public struct RelayLimits: Sendable, Equatable {
     public var initSegmentBytes = 256 << 10
     /// Largest single WebM element (a block: one encoded frame). Close 4413.
     public var elementBytes = 8 << 20
-    /// Publishers on one relay at once. Close 4503.
+    /// Publishers streaming on one relay at once (one that has not sent a valid stream yet does
+    /// not count; the handshake timeout bounds those). Close 4503.
     public var publishersPerRelay = 100
     /// Viewers on one relay at once. Close 4503.
     public var viewersPerRelay = 10_000

@@ -8,13 +8,13 @@ struct RelayRequestContext: RequestContext, WebSocketRequestContext, RemoteAddre
     var coreContext: CoreRequestContextStorage
     let webSocket: WebSocketHandlerReference<Self>
     let remoteAddress: SocketAddress?
-    let channel: any Channel
+    let channel: WeakChannel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
         remoteAddress = source.channel.remoteAddress
-        channel = source.channel
+        channel = WeakChannel(source.channel)
     }
 }
 
@@ -29,5 +29,20 @@ extension RemoteAddressRequestContext {
     /// The peer's IP address, or `unknown`.
     var remoteHost: String {
         remoteAddress?.ipAddress ?? "unknown"
+    }
+}
+
+/// The connection's channel, held weakly: the channel owns the request context for the
+/// connection's lifetime, and a strong reference back would keep both alive forever.
+final class WeakChannel: @unchecked Sendable {
+    private weak var channel: (any Channel)?
+
+    init(_ channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Closes the connection at once, if it is still open.
+    func close() {
+        channel?.close(promise: nil)
     }
 }

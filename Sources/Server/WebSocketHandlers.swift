@@ -366,6 +366,6 @@ struct Connection: Sendable {
 
     /// Cuts the TCP connection at once (pending writes fail).
     func abort() {
-        context.requestContext.channel.close(promise: nil)
+        context.requestContext.channel.close()
     }
 }

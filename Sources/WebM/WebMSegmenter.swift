@@ -231,16 +231,13 @@ public struct WebMSegmenter: Sendable {
         }
         guard let element = try wholeElement(header, name: "Cluster child") else { return false }
         readIndex += element.count
-        if var pending = cluster?.pendingStart {
-            pending.append(contentsOf: element)
-            if let key = decidingBlockKeyframe(element, header: header) {
+        if cluster?.pendingStart != nil {
+            // Appended in place: a copy per element would make a long Cluster start quadratic.
+            cluster?.pendingStart?.append(contentsOf: element)
+            let key = decidingBlockKeyframe(element, header: header)
+            if key != nil || (cluster?.pendingStart?.count ?? 0) > maxPendingClusterStart, let pending = cluster?.pendingStart {
                 cluster?.pendingStart = nil
-                outputs.append(.fragment(WebMFragment(bytes: pending, startsCluster: true, isKeyframe: key)))
-            } else if pending.count > maxPendingClusterStart {
-                cluster?.pendingStart = nil
-                outputs.append(.fragment(WebMFragment(bytes: pending, startsCluster: true, isKeyframe: false)))
-            } else {
-                cluster?.pendingStart = pending
+                outputs.append(.fragment(WebMFragment(bytes: pending, startsCluster: true, isKeyframe: key ?? false)))
             }
         } else {
             outputs.append(.fragment(WebMFragment(bytes: Array(element), startsCluster: false, isKeyframe: false)))

@@ -32,6 +32,18 @@ struct FormatTests {
         #expect(Format.count(1_234_567) == "1,234,567")
     }
 
+    /// Numbers from status documents are anyone's: they must format, never trap (see `make fuzz`).
+    @Test func absurdNumbers() {
+        #expect(Format.milliseconds(-0.5) == "-0.5 ms")
+        #expect(Format.milliseconds(-1e97) == "— ms")
+        #expect(Format.perSecond(3.3e19) == "—/s")
+        #expect(Format.byteRate(1e300) == "— Gb/s")
+        #expect(Format.sparkline([1e-300, -1e300], width: 2) == "█▁")
+        #expect(Int64.max.saturatingAdd(1) == .max)
+        #expect(Int64.min.saturatingSubtract(1) == .min)
+        #expect(Int64(0).saturatingSubtract(.min) == .max)
+    }
+
     @Test func fittingTextToColumns() {
         #expect(Format.fit("abc", 5) == "abc  ")
         #expect(Format.fit("abc", 5, .right) == "  abc")
