@@ -1,6 +1,6 @@
 # kvb — live video broadcast through Kafka.
 #   make run      set up and run a relay on the embedded Kafka cluster (http://127.0.0.1:8080)
-#   make test     set up and run every test (Swift unit + integration, browser tests)
+#   make test     set up and run every test (Swift unit, integration, console, security, browser)
 #   make console  the operator console
 #   make bench    benchmarks that print numbers
 #   make fuzz     coverage-guided fuzzing (libFuzzer) of the WebM segmenter and the control plane;
@@ -14,7 +14,7 @@ APT_PACKAGES := librdkafka-dev libncurses-dev pkg-config chromium fonts-dejavu-c
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test deps venv build build-release swift-test browser-test integration-test console-test broker clean bench console fuzz
+.PHONY: run test deps venv build build-release swift-test browser-test integration-test console-test security-test broker clean bench console fuzz
 
 # System packages, installed only when something is missing.
 deps:
@@ -66,12 +66,18 @@ console-test: deps venv
 	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server KVB_CONSOLE=$$($(SWIFT) build --show-bin-path)/kvb-console \
 		$(PY) -m pytest -q Tests/console
 
+# Trust and limits (docs/SECURITY.md): the bad-input catalogue, signed operator commands,
+# faults with real processes, and the relay's resources under junk.
+security-test: deps venv
+	$(SWIFT) build
+	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/security
+
 # Real Chromium with a fake camera, driven by Playwright.
 browser-test: deps venv
 	$(SWIFT) build
 	KVB_SERVER=$$($(SWIFT) build --show-bin-path)/kvb-server $(PY) -m pytest -q Tests/browser
 
-test: swift-test integration-test console-test browser-test
+test: swift-test integration-test console-test security-test browser-test
 
 clean:
 	rm -rf .build $(VENV)
