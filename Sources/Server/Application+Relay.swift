@@ -49,16 +49,17 @@ func makeApplication(
         )
     }
 
+    // The WebSocket endpoints answer a plain HTTP request with 400 and a hint. (A WebSocket with
+    // a bad topic is accepted and then closed with 4400 and the reason, which a browser can read;
+    // it cannot read an HTTP refusal of the handshake.)
+    for path in ["/ws/publish/:topic", "/ws/watch/:topic"] {
+        router.get(RouterPath(path)) { _, _ -> Response in
+            throw HTTPError(.badRequest, message: "This is a WebSocket endpoint (see docs/PROTOCOL.md).")
+        }
+    }
     let handlers = WebSocketHandlers(relay: relay, connections: connections, origins: origins)
-    router.ws("/ws/publish/:topic", shouldUpgrade: requireUpgrade) { inbound, outbound, context in
-        try await handlers.publish(inbound: inbound, outbound: outbound, context: context)
-    }
-    router.ws("/ws/watch/:topic", shouldUpgrade: requireUpgrade) { inbound, outbound, context in
-        await handlers.watch(inbound: inbound, outbound: outbound, context: context)
-    }
 
     let limits = relay.settings.limits
-    let webSocketResponder = router.buildResponder()
     let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
         http1: .init(idleTimeout: .seconds(Int64(max(limits.handshakeSeconds, 30)))),
         ws: .init(
@@ -71,7 +72,17 @@ func makeApplication(
     // Every connection must send its request's headers within the handshake time.
     let server = HTTPServerBuilder { responder in
         GuardedChildChannel(
-            base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: configuration),
+            base: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { head, channel, logger in
+                guard head.headerFields[.upgrade]?.lowercased() == "websocket",
+                      let request = WebSocketRequest(head: head, channel: channel, logger: logger)
+                else { return .dontUpgrade }
+                return .upgrade([:]) { inbound, outbound, _ in
+                    switch request.endpoint {
+                    case .publish: try await handlers.publish(inbound: inbound, outbound: outbound, request: request)
+                    case .watch: await handlers.watch(inbound: inbound, outbound: outbound, request: request)
+                    }
+                }
+            },
             deadline: handshakeDeadline, sendBufferBytes: limits.socketSendBufferBytes,
             onTimeout: { relay.count(.limit(.handshakeTimeout, "request headers not received in time")) }
         )
@@ -105,16 +116,6 @@ struct Health: Encodable {
     var reason: String?
     /// The producer's latest Kafka error within the last 30 s, if any.
     var kafkaError: String?
-}
-
-/// The WebSocket endpoints answer a plain HTTP request with 400 and a hint. (A WebSocket with a bad
-/// topic is accepted and then closed with 4400 and the reason, which a browser can read; it
-/// cannot read an HTTP refusal of the handshake.)
-@Sendable func requireUpgrade(_ request: Request, _ context: RelayRequestContext) async throws -> RouterShouldUpgrade {
-    guard request.headers[.upgrade]?.lowercased() == "websocket" else {
-        throw HTTPError(.badRequest, message: "This is a WebSocket endpoint (see docs/PROTOCOL.md).")
-    }
-    return .upgrade([:])
 }
 
 extension Response {

@@ -1,24 +1,66 @@
+import Foundation
+import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
+import Logging
 import NIOCore
 
-/// Request context of the relay's router: WebSocket upgrades, the peer's address, and the
-/// connection's channel (so a stalled socket can be cut off).
-struct RelayRequestContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext {
+/// Request context of the relay's HTTP router.
+struct RelayRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<Self>
-    let remoteAddress: SocketAddress?
-    let channel: WeakChannel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        webSocket = .init()
-        remoteAddress = source.channel.remoteAddress
-        channel = WeakChannel(source.channel)
     }
 }
 
-extension RemoteAddressRequestContext {
+/// The opening request of a WebSocket, as the handlers need it: which endpoint and topic, the
+/// query, the headers, and the connection.
+///
+/// WebSockets are routed here straight from the upgrade (not through a router context, which
+/// hummingbird-websocket keeps in a reference cycle: about 1 KiB per connection never freed).
+struct WebSocketRequest: Sendable {
+    enum Endpoint: Sendable { case publish, watch }
+
+    let endpoint: Endpoint
+    /// The `{topic}` path segment, percent-decoded (so errors quote what the user typed).
+    let topic: String
+    let headers: HTTPFields
+    /// The request's authority (the `Host` header).
+    let authority: String?
+    let remoteAddress: SocketAddress?
+    let channel: WeakChannel
+    let logger: Logger
+    private let uri: URI
+
+    /// The request for `/ws/publish/{topic}` or `/ws/watch/{topic}`; nil for any other path.
+    init?(head: HTTPRequest, channel: any Channel, logger: Logger) {
+        let uri = URI(head.path ?? "/")
+        let path = uri.path
+        let raw: Substring
+        if path.hasPrefix("/ws/publish/") {
+            endpoint = .publish
+            raw = path.dropFirst("/ws/publish/".count)
+        } else if path.hasPrefix("/ws/watch/") {
+            endpoint = .watch
+            raw = path.dropFirst("/ws/watch/".count)
+        } else {
+            return nil
+        }
+        topic = String(raw).removingPercentEncoding ?? String(raw)
+        self.uri = uri
+        headers = head.headerFields
+        authority = head.authority
+        remoteAddress = channel.remoteAddress
+        self.channel = WeakChannel(channel)
+        self.logger = logger
+    }
+
+    /// A query parameter (percent-decoded by the URI parser).
+    func query(_ name: String) -> String? {
+        uri.queryParameters[Substring(name)].map(String.init)
+    }
+
     /// `IP:PORT` of the peer, or `unknown`.
     var remoteDescription: String {
         guard let address = remoteAddress else { return "unknown" }
@@ -32,7 +74,7 @@ extension RemoteAddressRequestContext {
     }
 }
 
-/// The connection's channel, held weakly: the channel owns the request context for the
+/// The connection's channel, held weakly: the channel owns what refers to it for the
 /// connection's lifetime, and a strong reference back would keep both alive forever.
 final class WeakChannel: @unchecked Sendable {
     private weak var channel: (any Channel)?

@@ -16,8 +16,6 @@ struct WebSocketHandlers: Sendable {
     let connections: ConnectionRegistry
     let origins: OriginPolicy
 
-    typealias Context = WebSocketRouterContext<RelayRequestContext>
-
     private var limits: RelayLimits { relay.settings.limits }
 
     /// Largest text message a publisher may send (its hello).
@@ -39,19 +37,19 @@ struct WebSocketHandlers: Sendable {
         var lastFrameAt: Int64
     }
 
-    func publish(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: Context) async throws {
-        let connection = Connection(context: context, outbound: outbound)
+    func publish(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: WebSocketRequest) async throws {
+        let connection = Connection(request: request, outbound: outbound)
         guard let token = await admit(connection) else { return }
         defer { connections.unregister(token) }
         let topic: TopicName
         do {
-            topic = try TopicName(topicParameter(context))
+            topic = try TopicName(request.topic)
         } catch {
             relay.count(error)
             await connection.close(with: error)
             return
         }
-        let queryKey = context.request.uri.queryParameters["key"].map(String.init)
+        let queryKey = request.query("key")
         let now = currentMilliseconds()
         let progress = Locked(PublishProgress(connectedAt: now, lastFrameAt: now))
         let relay = self.relay
@@ -93,13 +91,15 @@ struct WebSocketHandlers: Sendable {
                                                     limit: .publishMessageSize)
                 var key = queryKey
                 var session: PublishSession?
+                /// Opens the session with the key presented so far, and says so to the publisher.
+                func open() async throws(RelayError) -> PublishSession {
+                    let opened = try await relay.openPublisher(topic: topic, key: key, remoteAddress: connection.remote, userAgent: connection.userAgent)
+                    progress.withLock { $0.session = opened }
+                    try? await outbound.write(.text(opened.readyNotice))
+                    return opened
+                }
                 do {
-                    if !needsHello {
-                        let opened = try await relay.openPublisher(topic: topic, key: key, remoteAddress: connection.remote, userAgent: connection.userAgent)
-                        session = opened
-                        progress.withLock { $0.session = opened }
-                        try? await outbound.write(.text(opened.readyNotice))
-                    }
+                    if !needsHello { session = try await open() }
                     for try await frame in inbound {
                         progress.withLock { $0.lastFrameAt = currentMilliseconds() }
                         let piece: InboundMessageGuard.Piece
@@ -120,12 +120,7 @@ struct WebSocketHandlers: Sendable {
                         case .binary:
                             break
                         }
-                        if session == nil {
-                            let opened = try await relay.openPublisher(topic: topic, key: key, remoteAddress: connection.remote, userAgent: connection.userAgent)
-                            session = opened
-                            progress.withLock { $0.session = opened }
-                            try? await outbound.write(.text(opened.readyNotice))
-                        }
+                        if session == nil { session = try await open() }
                         if case .binary(let buffer) = piece, let session {
                             try await relay.publish(buffer.readableBytesView, session: session)
                         }
@@ -133,7 +128,7 @@ struct WebSocketHandlers: Sendable {
                 } catch let error as RelayError {
                     return .refused(error)
                 } catch {
-                    context.logger.debug("publisher socket ended: \(error)")
+                    request.logger.debug("publisher socket ended: \(error)")
                     return .socket(error)
                 }
                 return nil
@@ -163,16 +158,15 @@ struct WebSocketHandlers: Sendable {
         case stalled
     }
 
-    func watch(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, context: Context) async {
-        let connection = Connection(context: context, outbound: outbound)
+    func watch(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: WebSocketRequest) async {
+        let connection = Connection(request: request, outbound: outbound)
         guard let token = await admit(connection) else { return }
         defer { connections.unregister(token) }
         let viewer: ViewerConnection
         do {
-            let topic = try TopicName(topicParameter(context))
-            let query = context.request.uri.queryParameters
-            let client = String((query["client"].map(String.init) ?? "").prefix(64))
-            viewer = try await relay.openViewer(topic: topic, token: query["token"].map(String.init), remoteAddress: connection.remote,
+            let topic = try TopicName(request.topic)
+            let client = String((request.query("client") ?? "").prefix(64))
+            viewer = try await relay.openViewer(topic: topic, token: request.query("token"), remoteAddress: connection.remote,
                                                 remoteHost: connection.host, userAgent: connection.userAgent, clientID: client)
         } catch {
             if case .invalidTopic = error { relay.count(error) }
@@ -234,9 +228,9 @@ struct WebSocketHandlers: Sendable {
                     }
                 }
                 // Closed by the relay (a kick): send the close frame from here.
-                guard let request = viewer.closeRequest else { return .clientGone }
-                context.logger.notice("closing viewer \(viewer.id): \(request.reason)", metadata: ["code": "\(request.code)"])
-                await connection.close(code: request.code, reason: request.reason)
+                guard let closing = viewer.closeRequest else { return .clientGone }
+                request.logger.notice("closing viewer \(viewer.id): \(closing.reason)", metadata: ["code": "\(closing.code)"])
+                await connection.close(code: closing.code, reason: closing.reason)
                 return .closedByRelay
             }
             group.addTask {
@@ -275,7 +269,7 @@ struct WebSocketHandlers: Sendable {
         case .stalled:
             let error = RelayError.limit(.stalledViewer, "took nothing for \(limits.stalledViewerSeconds) s")
             relay.count(error)
-            context.logger.notice("disconnecting a stalled viewer \(viewer.id)", metadata: ["remote": "\(connection.remote)"])
+            request.logger.notice("disconnecting a stalled viewer \(viewer.id)", metadata: ["remote": "\(connection.remote)"])
             connection.abort()
         case .clientGone, .closedByRelay:
             break
@@ -287,8 +281,8 @@ struct WebSocketHandlers: Sendable {
     /// Checks the page's origin and the remote address's connection count; registers the
     /// connection. Closes it (4003, 4429) and returns nil when refused.
     private func admit(_ connection: Connection) async -> UInt64? {
-        let origin = connection.context.request.headers[.origin]
-        guard origins.allows(origin: origin, host: connection.context.request.head.authority) else {
+        let origin = connection.request.headers[.origin]
+        guard origins.allows(origin: origin, host: connection.request.authority) else {
             let shown = String((origin ?? "").prefix(60))
             let error = RelayError.forbidden(.originRefused, "pages from \(shown) may not use this relay (see --allowed-origin)")
             relay.count(error)
@@ -304,17 +298,12 @@ struct WebSocketHandlers: Sendable {
         return token
     }
 
-    /// The `{topic}` path segment, percent-decoded (so errors quote what the user typed).
-    private func topicParameter(_ context: Context) -> String {
-        let raw = context.requestContext.parameters.get("topic") ?? ""
-        return raw.removingPercentEncoding ?? raw
-    }
 }
 
 /// One WebSocket as the handlers see it: who is at the other end, and how to close it so that a
 /// socket that does not take its close frame is cut off instead of holding the relay.
 struct Connection: Sendable {
-    let context: WebSocketRouterContext<RelayRequestContext>
+    let request: WebSocketRequest
     let outbound: WebSocketOutboundWriter
     let remote: String
     let host: String
@@ -323,18 +312,18 @@ struct Connection: Sendable {
     /// How long a close may take before the socket is cut off.
     static let closeDeadline: Duration = .seconds(2)
 
-    init(context: WebSocketRouterContext<RelayRequestContext>, outbound: WebSocketOutboundWriter) {
-        self.context = context
+    init(request: WebSocketRequest, outbound: WebSocketOutboundWriter) {
+        self.request = request
         self.outbound = outbound
-        remote = context.requestContext.remoteDescription
-        host = context.requestContext.remoteHost
-        userAgent = String((context.request.headers[.userAgent] ?? "").prefix(200))
+        remote = request.remoteDescription
+        host = request.remoteHost
+        userAgent = String((request.headers[.userAgent] ?? "").prefix(200))
     }
 
     /// Sends the error as a JSON message, then closes with its code and reason.
     func close(with error: RelayError) async {
         if error != .shuttingDown {
-            context.logger.notice("closing WebSocket: \(error)", metadata: ["code": "\(error.closeCode)", "remote": "\(remote)"])
+            request.logger.notice("closing WebSocket: \(error)", metadata: ["code": "\(error.closeCode)", "remote": "\(remote)"])
         }
         await close(code: error.closeCode, reason: error.description, notice: error != .shuttingDown)
     }
@@ -361,11 +350,11 @@ struct Connection: Sendable {
             group.cancelAll()
             return first
         }
-        if !finished { context.logger.debug("close frame not taken in time: connection cut", metadata: ["remote": "\(remote)"]) }
+        if !finished { request.logger.debug("close frame not taken in time: connection cut", metadata: ["remote": "\(remote)"]) }
     }
 
     /// Cuts the TCP connection at once (pending writes fail).
     func abort() {
-        context.requestContext.channel.close()
+        request.channel.close()
     }
 }
