@@ -31,6 +31,8 @@ final class TopicFeed: Sendable {
         var lastError: String?
         /// The consumer has been assigned its starting offset.
         var located = false
+        /// The topic did not exist when the feed started: it is read from its first record.
+        var waitedForTopic = false
         var paused: Bool
         /// Ingest time of the newest fragment consumed live.
         var newestConsumedIngest: Int64?
@@ -77,6 +79,7 @@ final class TopicFeed: Sendable {
         case false?:
             // Nothing to catch up on: viewers are told to wait, and the topic is read from its
             // first record once it exists.
+            state.withLock { $0.waitedForTopic = true }
             finishCatchingUp()
             Thread.sleep(forTimeInterval: 0.25)
             return false
@@ -86,7 +89,10 @@ final class TopicFeed: Sendable {
         let start: KafkaOffset
         do {
             let marks = try consumer.queryWatermarks(topic: topic.value, timeoutMilliseconds: 2000)
-            if marks.high <= marks.low {
+            if state.withLock({ $0.waitedForTopic }) {
+                // The topic appeared while viewers waited: all of it is new to them.
+                start = .offset(marks.low)
+            } else if marks.high <= marks.low {
                 start = .offset(marks.high)
                 finishCatchingUp()
             } else {
