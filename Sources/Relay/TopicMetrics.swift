@@ -45,9 +45,9 @@ public final class TopicMetrics: Sendable {
     }
 
     /// A topic's series leave `/metrics` after this long without activity (bounded series).
-    public static let idleSeriesMilliseconds: Int64 = 600_000
+    public static let idleSeriesMilliseconds: Int64 = 300_000
     /// At most this many topics have series at once; the least recently active go first.
-    public static let maxTopicSeries = 10_000
+    public static let maxTopicSeries = 1_000
 
     private let windows = Locked<[String: Window]>([:])
     private let lastSnapshot = Locked<Int64>(0)

@@ -17,6 +17,7 @@ import pytest
 
 from kvbharness import (CLUSTER_ID, ClientLoop, Kvb, PublisherLoop, TimedViewer, Tmux, api_topics, fleet_status,
                         load_fixture, looped, report_logs)
+from kvbharness.trust import sign_record
 
 TOPIC_A, TOPIC_B = "topicA", "topicB"
 
@@ -456,12 +457,14 @@ def test_f_garbage_on_the_status_topic(fleet):
                b'{"relay":"r1","address":"x","startedAtMilliseconds":"soon","sentAtMilliseconds":1,"sessions":{},"topics":[]}',
                b'{"type":"command"}', b"{" * 10000, b"x" * 200_000]
     delivered = []
+    # Unsigned (ignored before decoding), and signed with the operator key (decoded, unreadable).
     for value in garbage:
         for topic in ("kvb.status", "kvb.control"):
-            producer.produce(topic, value=value, key=b"garbage", partition=0,
-                             on_delivery=lambda err, msg: delivered.append(err))
+            for headers in (None, [("kvb-sig", sign_record(fleet.kvb.operator_key, topic, value).encode())]):
+                producer.produce(topic, value=value, key=b"garbage", partition=0, headers=headers,
+                                 on_delivery=lambda err, msg: delivered.append(err))
     producer.flush(10)
-    assert len(delivered) == 2 * len(garbage) and not any(delivered), delivered
+    assert len(delivered) == 4 * len(garbage) and not any(delivered), delivered
     sent = time.monotonic()
     time.sleep(3)
     assert_alive(tmux)
@@ -470,11 +473,13 @@ def test_f_garbage_on_the_status_topic(fleet):
                              "r1 and r2 listed as ok")
     assert "ghost" not in "\n".join(lines)
     tmux.resize(200, 24)  # room for the whole title
-    lines = tmux.wait_screen(lambda ls: ls if re.search(r"\(\d+ unreadable records ignored\)", ls[0]) else None, 5,
-                             "the title counting unreadable records")
+    lines = tmux.wait_screen(lambda ls: ls if re.search(r"\d+ unreadable records ignored\)", ls[0]) else None, 5,
+                             "the title counting unsigned and unreadable records")
     print("\n" + lines[0].rstrip())
-    count = int(re.search(r"\((\d+) unreadable records ignored\)", lines[0]).group(1))
-    assert count >= len(garbage) - 1, f"{count} unreadable records counted, {len(garbage)} sent"
+    unsigned = int(re.search(r"(\d+) unsigned or forged records ignored", lines[0]).group(1))
+    unreadable = int(re.search(r"(\d+) unreadable records ignored", lines[0]).group(1))
+    assert unsigned >= len(garbage), f"{unsigned} unsigned records counted, {len(garbage)} sent to kvb.status"
+    assert unreadable >= len(garbage) - 1, f"{unreadable} unreadable records counted, {len(garbage)} signed ones sent"
     tmux.resize(80, 24)
     for relay in (fleet.r1, fleet.r2):
         assert relay.popen.poll() is None, f"{relay.name} died after garbage on the control topics"

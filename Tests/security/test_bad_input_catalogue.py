@@ -14,7 +14,7 @@ import pytest
 
 from guarded import (ALLOWED_ORIGIN, OTHER_KEY, PUBLISH_KEY, WATCH_KEY, GuardedRelay, Outcome, fresh_address, publish,
                      token, watch)
-from kvbharness import SERVER, Kvb, Publisher, Viewer, http_get, load_fixture, looped, raw_websocket, report_logs, wait_until
+from kvbharness import SERVER, Kvb, Publisher, Viewer, api_topics, http_get, load_fixture, looped, raw_websocket, report_logs, wait_until
 from kvbharness.trust import from_address, produce, rejected
 from kvbharness.webm import FIXTURES_DIR
 
@@ -138,6 +138,9 @@ def test_publish_into_another_applications_topic(guarded, broker):
     produce(broker.bootstrap, "sec-foreign", [b'{"schema":"not video"}'] * 3)
     guarded.expect("publish into a topic of another application", publish(guarded.url, "sec-foreign", VP8.chunks[:3], query=KEY),
                    4003, "not kvb streams", "foreign_topic")
+    # The topic list shows kvb's streams, never another application's topic.
+    listed = api_topics(guarded.relay)
+    assert "sec-bystander" in listed and "sec-foreign" not in listed, f"/api/topics lists {sorted(listed)}"
 
 
 # MARK: Names and WebM (4400, 4415, 4422)
