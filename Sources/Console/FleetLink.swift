@@ -77,10 +77,8 @@ final class FleetLink: Sendable {
         switch event {
         case .message(let message):
             let now = Self.now()
-            let signature = records.verify(message)
             if message.topic == ControlTopics.status {
-                // With a key only signed statuses count; without one they are shown unverified.
-                guard records.signer == nil || signature == .valid else {
+                guard records.refusal(ofStatus: message) == nil else {
                     state.withLock { $0.forgedRecords += 1 }
                     return
                 }
@@ -95,7 +93,7 @@ final class FleetLink: Sendable {
                 }
             } else if case .ack(let ack)? = ControlPlaneCodec.decodeControl(message.value) {
                 // Only acknowledgements signed with the operator key (so none without one).
-                guard signature == .valid else {
+                guard records.verify(message) == .valid else {
                     state.withLock { $0.forgedRecords += 1 }
                     return
                 }

@@ -93,7 +93,7 @@ public struct Fleet: Sendable {
                 aggregate.outFragmentsPerSecond += topic.outFragmentsPerSecond
                 if let consumer = topic.consumer {
                     aggregate.highWatermark = max(aggregate.highWatermark ?? 0, consumer.highWatermark)
-                    aggregate.maxLag = max(aggregate.maxLag ?? 0, consumer.saturatingLag)
+                    aggregate.maxLag = max(aggregate.maxLag ?? 0, consumer.lag)
                 }
                 if let written = topic.latency.first(where: { $0.stage == .written })?.p50 {
                     aggregate.writtenP50 = max(aggregate.writtenP50 ?? 0, written)
@@ -103,10 +103,4 @@ public struct Fleet: Sendable {
         }
         return byName.values.sorted { $0.name < $1.name }
     }
-}
-
-extension ConsumerStatus {
-    /// Records behind, as ``ConsumerStatus/lag`` counts them but without its trap: `lag`
-    /// overflows when a crafted document puts `highWatermark` near Int64.min.
-    var saturatingLag: Int64 { max(0, highWatermark.saturatingSubtract(max(0, position))) }
 }

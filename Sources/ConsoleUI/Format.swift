@@ -98,18 +98,3 @@ public enum Format {
 
     static func twoDigits(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
 }
-
-extension FixedWidthInteger where Self: SignedInteger {
-    /// `self − other`, stopping at the type's bounds instead of trapping: times and counts in
-    /// status documents come from the network.
-    func saturatingSubtract(_ other: Self) -> Self {
-        let (result, overflow) = subtractingReportingOverflow(other)
-        return overflow ? (other < 0 ? .max : .min) : result
-    }
-
-    /// `self + other`, stopping at the type's bounds instead of trapping.
-    func saturatingAdd(_ other: Self) -> Self {
-        let (result, overflow) = addingReportingOverflow(other)
-        return overflow ? (other < 0 ? .min : .max) : result
-    }
-}

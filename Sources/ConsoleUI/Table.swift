@@ -135,7 +135,7 @@ public struct Table: Sendable, Equatable {
                     func stage(_ s: LatencySummary.Stage) -> LatencySummary? { topic.latency.first { $0.stage == s } }
                     let history = fleet.latencyHistory["\(relay)/\(topic.name)"] ?? []
                     rows.append(Row(
-                        cells: [relay, topic.name, topic.consumer.map { "\($0.saturatingLag)" } ?? "—",
+                        cells: [relay, topic.name, topic.consumer.map { "\($0.lag)" } ?? "—",
                                 Format.milliseconds(topic.consumer?.newestAgeMilliseconds.map(Double.init)),
                                 Format.milliseconds(stage(.acknowledged)?.p50), Format.milliseconds(stage(.consumed)?.p50),
                                 Format.milliseconds(stage(.written)?.p99), Format.sparkline(history, width: 12)],
@@ -144,7 +144,7 @@ public struct Table: Sendable, Equatable {
                         details: [("relay", relay), ("topic", topic.name),
                                   ("position", topic.consumer.map { Format.count($0.position) } ?? "—"),
                                   ("high watermark", topic.consumer.map { Format.count($0.highWatermark) } ?? "—"),
-                                  ("lag", topic.consumer.map { "\($0.saturatingLag) records" } ?? "—")]
+                                  ("lag", topic.consumer.map { "\($0.lag) records" } ?? "—")]
                             + LatencySummary.Stage.allCases.map { s in
                                 (s.rawValue, stage(s).map { "p50 \(Format.milliseconds($0.p50))  p90 \(Format.milliseconds($0.p90))  p99 \(Format.milliseconds($0.p99))  max \(Format.milliseconds($0.max))  n=\($0.count)" } ?? "—")
                             }

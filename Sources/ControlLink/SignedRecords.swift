@@ -40,4 +40,12 @@ public struct SignedRecords: Sendable {
         guard let signer else { return .unsigned }
         return signer.verify(topic: message.topic, value: message.value, signature: message.header(RecordSigner.header))
     }
+
+    /// Why a status document must be ignored, nil when it may be read: with a key, only documents
+    /// signed with it; without one, every document, unverified (there is nothing to check with).
+    public func refusal(ofStatus message: KafkaMessage) -> SignatureCheck? {
+        guard signer != nil else { return nil }
+        let check = verify(message)
+        return check == .valid ? nil : check
+    }
 }

@@ -163,8 +163,7 @@ public enum ConsumerLag {
     /// A position below 0 (not yet known) counts from 0.
     public static func messages(highWatermark: Int64, position: Int64) -> Int64 {
         // Saturating: the numbers may come from a crafted document.
-        let (difference, overflow) = highWatermark.subtractingReportingOverflow(max(0, position))
-        return overflow ? 0 : max(0, difference)
+        max(0, highWatermark.saturatingSubtract(max(0, position)))
     }
 }
 

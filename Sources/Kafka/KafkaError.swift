@@ -20,6 +20,7 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     public var name: String { String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code))) }
 
     public var isQueueFull: Bool { code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue }
+    public var isAllBrokersDown: Bool { code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue }
     public var isOffsetOutOfRange: Bool { code == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue }
     /// The topic (or partition) does not exist: the cluster answered, so Kafka itself is reachable.
     public var isUnknownTopic: Bool {

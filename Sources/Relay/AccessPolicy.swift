@@ -1,7 +1,7 @@
 import Trust
 
 /// Who may publish and watch which topics on this relay: publish keys, optional signed watch
-/// tokens, and the topic patterns the relay serves. Pure checks; the relay counts refusals.
+/// tokens, and the topic patterns the relay serves. Pure checks; the server counts refusals when it closes the socket.
 public struct AccessPolicy: Sendable {
     /// Keys publishers must present; none configured means publishing is open.
     public var publishKeys = PublishKeys()

@@ -69,18 +69,17 @@ public final class ControlPlaneAgent: Sendable {
 
     private func pollCommands() {
         guard case .message(let message)? = consumer.poll(timeoutMilliseconds: 100) else { return }
-        let signature = records.verify(message)
         if message.topic == ControlTopics.status {
-            // Without a key nothing can be verified: peers are taken at their word (the topic
-            // list's "live" marks only). With one, a status must be signed with it.
-            guard records.signer == nil || signature == .valid else {
-                Counter(label: "kvb_status_ignored_total", dimensions: [("reason", signature == .unsigned ? "unsigned" : "bad_signature")]).increment()
+            // Peers' statuses feed only the topic list's "live" marks.
+            if let refusal = records.refusal(ofStatus: message) {
+                Counter(label: "kvb_status_ignored_total", dimensions: [("reason", refusal == .unsigned ? "unsigned" : "bad_signature")]).increment()
                 return
             }
             if let status = ControlPlaneCodec.decodeStatus(message.value) { relay.recordPeerStatus(status) }
             return
         }
         let decoded = ControlPlaneCodec.decodeControl(message.value)
+        let signature = records.verify(message)
         let verdict = gate.withLock { $0.admit(decoded, signature: signature, nowMilliseconds: currentMilliseconds()) }
         switch verdict {
         case .ignore:

@@ -47,7 +47,7 @@ final class KafkaHealthMonitor: Sendable {
 
     /// librdkafka reported an error on the producer: all brokers down is news at once.
     func noteError(_ error: KafkaError) {
-        if error.name == "_ALL_BROKERS_DOWN" { markUnreachable(error.message) }
+        if error.isAllBrokersDown { markUnreachable(error.message) }
     }
 
     private func markReachable() {

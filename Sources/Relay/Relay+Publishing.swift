@@ -15,48 +15,43 @@ extension Relay {
     ///
     /// Nothing is created in Kafka yet: the topic is made when the first valid WebM arrives.
     public func openPublisher(topic: TopicName, key: String? = nil, remoteAddress: String, userAgent: String = "") async throws(RelayError) -> PublishSession {
-        if state.withLock({ $0.shuttingDown }) { throw refuse(.shuttingDown) }
-        do { try settings.access.checkPublish(topic: topic, key: key) } catch { throw refuse(error) }
+        if state.withLock({ $0.shuttingDown }) { throw .shuttingDown }
+        try settings.access.checkPublish(topic: topic, key: key)
         // A publisher that reconnects may arrive a moment before its old socket's handler has
         // finished: give the old session up to a second to go.
         var waited = 0
         while state.withLock({ $0.publishers[topic] != nil }) {
-            guard waited < 1000 else { throw refuse(.topicBusy(topic.value)) }
+            guard waited < 1000 else { throw .topicBusy(topic.value) }
             try? await Task.sleep(for: .milliseconds(20))
             waited += 20
         }
         switch await topicContents(topic) {
         case .foreign:
-            throw refuse(.forbidden(.foreignTopic, "topic \(topic) holds records that are not kvb streams (another application's topic); pick another topic"))
+            throw .forbidden(.foreignTopic, "topic \(topic) holds records that are not kvb streams (another application's topic); pick another topic")
         case .kvb(let latest):
             // Another relay's publisher is live if the newest record is recent and not an end
             // marker. Records of this relay's own sessions don't count: none is open here now.
             if !latest.isEnd, latest.relay != settings.relayID, currentMilliseconds() - latest.ingestMilliseconds < 3000 {
-                throw refuse(.topicBusy("\(topic.value) (published through relay \(latest.relay))"))
+                throw .topicBusy("\(topic.value) (published through relay \(latest.relay))")
             }
         case .unreachable(let why):
-            throw refuse(.kafkaUnavailable(why))
+            throw .kafkaUnavailable(why)
         case .empty:
             break
         }
         let limits = settings.limits
-        let session: PublishSession
-        do {
-            session = try state.withLock { (state) throws(RelayError) -> PublishSession in
-                guard state.publishers[topic] == nil else { throw .topicBusy(topic.value) }
-                // Only publishers that sent a valid stream count: a silent socket (closed by the
-                // handshake timeout) cannot take the slots of real ones.
-                guard state.publishers.values.count(where: \.isStreaming) < limits.publishersPerRelay else {
-                    throw .limit(.publishersPerRelay, "this relay already has \(limits.publishersPerRelay) publishers (its limit); try another relay")
-                }
-                let session = PublishSession(number: state.nextSessionNumber, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
-                                             relayID: settings.relayID, limits: limits)
-                state.nextSessionNumber &+= 1
-                state.publishers[topic] = session
-                return session
+        let session = try state.withLock { (state) throws(RelayError) -> PublishSession in
+            guard state.publishers[topic] == nil else { throw .topicBusy(topic.value) }
+            // Only publishers that sent a valid stream count: a silent socket (closed by the
+            // handshake timeout) cannot take the slots of real ones.
+            guard state.publishers.values.count(where: \.isStreaming) < limits.publishersPerRelay else {
+                throw .limit(.publishersPerRelay, "this relay already has \(limits.publishersPerRelay) publishers (its limit); try another relay")
             }
-        } catch {
-            throw refuse(error)
+            let session = PublishSession(number: state.nextSessionNumber, topic: topic, remoteAddress: remoteAddress, userAgent: userAgent,
+                                         relayID: settings.relayID, limits: limits)
+            state.nextSessionNumber &+= 1
+            state.publishers[topic] = session
+            return session
         }
         sessions.withLock { $0[session.number] = session }
         logger.info("publisher connected", metadata: ["topic": "\(topic)", "session": "\(session.id)", "remote": "\(remoteAddress)"])
@@ -65,12 +60,7 @@ extension Relay {
 
     /// Segments a chunk from the publisher and produces the fragments it completed.
     public func publish(_ chunk: some Collection<UInt8>, session: PublishSession) async throws(RelayError) {
-        let received: PublishSession.Received
-        do {
-            received = try session.receive(chunk, nowMilliseconds: currentMilliseconds())
-        } catch {
-            throw refuse(error)
-        }
+        let received = try session.receive(chunk, nowMilliseconds: currentMilliseconds())
         if received.startedStream { prepareTopic(session.topic) }
         for fragment in received.fragments {
             try await produce(fragment, session: session)
@@ -118,7 +108,7 @@ extension Relay {
                 waited += 10
                 try? await Task.sleep(for: .milliseconds(10))
             } catch {
-                throw refuse(.kafkaUnavailable(error.message))
+                throw .kafkaUnavailable(error.message)
             }
         }
     }
@@ -145,16 +135,5 @@ extension Relay {
     func createControlTopic(_ name: String) throws {
         guard let topic = try? TopicName(name, allowingControlTopics: true) else { return }
         try createTopic(topic)
-    }
-
-    /// Counts a refusal under its label and returns it, for `throw refuse(...)`.
-    func refuse(_ error: RelayError) -> RelayError {
-        rejected(error.label)
-        return error
-    }
-
-    /// Counts a refusal decided outside the relay core (the HTTP layer: origin, rates, sizes).
-    public func count(_ error: RelayError) {
-        rejected(error.label)
     }
 }

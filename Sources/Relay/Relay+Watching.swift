@@ -14,17 +14,11 @@ extension Relay {
     public func openViewer(topic: TopicName, token: String? = nil, remoteAddress: String, remoteHost: String = "",
                            userAgent: String = "", clientID: String = "") async throws(RelayError) -> ViewerConnection {
         let now = currentMilliseconds()
-        let tokenExpiry: Int64?
-        do { tokenExpiry = try settings.access.checkWatch(topic: topic, token: token, nowSeconds: now / 1000) } catch { throw refuse(error) }
-        let viewer: ViewerConnection
-        do {
-            viewer = try openViewerLocked(topic: topic, now: now, remoteAddress: remoteAddress, remoteHost: remoteHost,
+        let tokenExpiry = try settings.access.checkWatch(topic: topic, token: token, nowSeconds: now / 1000)
+        let viewer = try openViewerLocked(topic: topic, now: now, remoteAddress: remoteAddress, remoteHost: remoteHost,
                                           userAgent: userAgent, clientID: clientID, tokenExpiry: tokenExpiry)
-        } catch {
-            throw refuse(error)
-        }
         viewer.send(notice: ViewerNotice.hello(topic: topic, relay: settings.relayID))
-        do { try await attach(viewer, to: topic) } catch { throw refuse(error) }
+        try await attach(viewer, to: topic)
         return viewer
     }
 
@@ -54,14 +48,16 @@ extension Relay {
     /// watches any more, still lingering, makes room).
     func attach(_ viewer: ViewerConnection, to topic: TopicName) async throws(RelayError) {
         let limits = settings.limits
-        // Reserve the viewer's place; join an existing feed at once.
+        let feedsFull = RelayError.limit(.feedsPerRelay, "this relay already watches \(limits.feedsPerRelay) topics (its limit); try another relay")
+        // Reserve the viewer's place; join an existing feed at once. (A new feed past the limit
+        // is refused here too, before a Kafka consumer is made for nothing.)
         let joined = try state.withLock { (state) throws(RelayError) -> Bool in
             guard state.viewerCounts[topic, default: 0] < limits.viewersPerTopic else {
                 throw .limit(.viewersPerTopic, "topic \(topic) already has \(limits.viewersPerTopic) viewers on this relay (its limit); try another relay")
             }
             if state.feeds[topic] == nil, state.feeds.count >= limits.feedsPerRelay,
                !state.feeds.values.contains(where: { $0.viewerCount == 0 }) {
-                throw .limit(.feedsPerRelay, "this relay already watches \(limits.feedsPerRelay) topics (its limit); try another relay")
+                throw feedsFull
             }
             state.reserve(viewer, on: topic)
             guard let feed = state.feeds[topic] else { return false }
@@ -89,7 +85,7 @@ extension Relay {
             if state.feeds.count >= limits.feedsPerRelay {
                 guard let idle = state.feeds.first(where: { $0.value.viewerCount == 0 }) else {
                     state.release(viewer)
-                    throw .limit(.feedsPerRelay, "this relay already watches \(limits.feedsPerRelay) topics (its limit); try another relay")
+                    throw feedsFull
                 }
                 state.feeds[idle.key] = nil
                 evicted = idle.value

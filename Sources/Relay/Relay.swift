@@ -2,7 +2,6 @@ import ControlPlane
 import Foundation
 import Kafka
 import Logging
-import Metrics
 
 /// The relay core: publishers in, Kafka in the middle, viewers out. One producer for the whole
 /// relay, one ``TopicFeed`` per watched topic, and a bounded queue per viewer.
@@ -52,9 +51,6 @@ public final class Relay: Sendable {
         var shuttingDown = false
     }
 
-    /// Counts a refusal in `kvb_rejected_total{reason}`.
-    let rejected: @Sendable (String) -> Void
-
     /// Topics remembered as created; past this the memory starts over (re-creating is harmless).
     static let maxRememberedCreatedTopics = 10_000
 
@@ -96,7 +92,6 @@ public final class Relay: Sendable {
         } else {
             self.createTopic = { topic in try admin.createTopic(topic.value, partitions: 1, timeoutMilliseconds: 3000) }
         }
-        self.rejected = { reason in Counter(label: "kvb_rejected_total", dimensions: [("reason", reason)]).increment() }
         health.start()
     }
 
@@ -134,11 +129,5 @@ public final class Relay: Sendable {
 
 /// 8 random hex digits: viewer ids are unique across the fleet (and commands name the relay too).
 func randomSessionSuffix() -> String {
-    String(UInt32.random(in: .min ... .max), radix: 16).leftPadded(to: 8)
-}
-
-extension String {
-    func leftPadded(to width: Int, with pad: Character = "0") -> String {
-        count >= width ? self : String(repeating: pad, count: width - count) + self
-    }
+    String(format: "%08x", UInt32.random(in: .min ... .max))
 }

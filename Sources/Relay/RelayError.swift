@@ -1,6 +1,6 @@
 /// Why the relay refused or ended a connection. Each case maps to a WebSocket close code and a
-/// reason the sender can act on (see docs/PROTOCOL.md), and to the `reason` label it is counted
-/// under in `kvb_rejected_total`.
+/// reason the sender can act on (see docs/PROTOCOL.md), and to the `reason` label the server
+/// counts it under in `kvb_rejected_total` when it closes the socket with it.
 public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidTopic(String, String)
     case topicBusy(String)

@@ -3,6 +3,7 @@ import Foundation
 import Kafka
 import Logging
 import Metrics
+import Synchronization
 
 /// One relay's reading of one topic: a single consumer however many viewers watch, feeding each
 /// viewer's bounded queue from its own poll thread.
@@ -19,6 +20,8 @@ final class TopicFeed: Sendable {
     private let health: KafkaHealthMonitor
     private let clusterTopics: ClusterTopics
     private let state: Locked<FeedState>
+    /// The consumer has been assigned its starting offset (read on every poll: lock-free).
+    private let located = Atomic<Bool>(false)
     private let pollThread: Locked<KafkaPollThread?> = Locked(nil)
 
     struct FeedState: Sendable {
@@ -29,8 +32,6 @@ final class TopicFeed: Sendable {
         var lowWatermark: Int64 = 0
         var window: Int64
         var lastError: String?
-        /// The consumer has been assigned its starting offset.
-        var located = false
         /// The topic did not exist when the feed started: it is read from its first record.
         var waitedForTopic = false
         var paused: Bool
@@ -119,7 +120,7 @@ final class TopicFeed: Sendable {
             Thread.sleep(forTimeInterval: 0.5)
             return false
         }
-        state.withLock { $0.located = true }
+        located.store(true, ordering: .releasing)
         return true
     }
 
@@ -133,7 +134,7 @@ final class TopicFeed: Sendable {
     }
 
     private func pollOnce() {
-        guard state.withLock({ $0.located }) || locate() else { return }
+        guard located.load(ordering: .acquiring) || locate() else { return }
         guard let event = consumer.poll(timeoutMilliseconds: 100) else { return }
         switch event {
         case .message(let message):
@@ -204,7 +205,7 @@ final class TopicFeed: Sendable {
     func consumerStatus(nowMilliseconds: Int64) -> ConsumerStatus? {
         // Asking about a topic the consumer has not been assigned would make librdkafka look it up
         // (and some clusters create what is looked up).
-        guard state.withLock({ $0.located }) else { return nil }
+        guard located.load(ordering: .acquiring) else { return nil }
         guard let position = consumer.position(topic: topic.value),
               let marks = consumer.cachedWatermarks(topic: topic.value)
         else { return nil }

@@ -84,7 +84,7 @@ func makeApplication(
                 }
             },
             deadline: handshakeDeadline, sendBufferBytes: limits.socketSendBufferBytes,
-            onTimeout: { relay.count(.limit(.handshakeTimeout, "request headers not received in time")) }
+            onTimeout: { Rejections.count(.limit(.handshakeTimeout, "request headers not received in time")) }
         )
     }
     return Application(

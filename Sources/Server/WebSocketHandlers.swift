@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import Relay
+import Synchronization
 import Trust
 
 /// The publish and watch WebSocket endpoints (protocol in docs/PROTOCOL.md). Every refusal and
@@ -45,7 +46,6 @@ struct WebSocketHandlers: Sendable {
         do {
             topic = try TopicName(request.topic)
         } catch {
-            relay.count(error)
             await connection.close(with: error)
             return
         }
@@ -74,14 +74,10 @@ struct WebSocketHandlers: Sendable {
                     let (session, connectedAt, lastFrameAt) = progress.withLock { ($0.session, $0.connectedAt, $0.lastFrameAt) }
                     let now = currentMilliseconds()
                     if session?.isStreaming != true, now - connectedAt > Int64(limits.handshakeSeconds) * 1000 {
-                        let error = RelayError.limit(.handshakeTimeout, "no WebM stream within \(limits.handshakeSeconds) s of connecting (send the EBML header and tracks first)")
-                        relay.count(error)
-                        return .refused(error)
+                        return .refused(.limit(.handshakeTimeout, "no WebM stream within \(limits.handshakeSeconds) s of connecting (send the EBML header and tracks first)"))
                     }
                     if session?.isStreaming == true, now - lastFrameAt > Int64(limits.idlePublisherSeconds) * 1000 {
-                        let error = RelayError.limit(.idlePublisher, "nothing received for \(limits.idlePublisherSeconds) s; the topic is freed")
-                        relay.count(error)
-                        return .refused(error)
+                        return .refused(.limit(.idlePublisher, "nothing received for \(limits.idlePublisherSeconds) s; the topic is freed"))
                     }
                 }
                 return nil
@@ -102,13 +98,7 @@ struct WebSocketHandlers: Sendable {
                     if !needsHello { session = try await open() }
                     for try await frame in inbound {
                         progress.withLock { $0.lastFrameAt = currentMilliseconds() }
-                        let piece: InboundMessageGuard.Piece
-                        do {
-                            piece = try guardrail.accept(frame)
-                        } catch let error as RelayError {
-                            relay.count(error)
-                            throw error
-                        }
+                        let piece = try guardrail.accept(frame)
                         switch piece {
                         case .partial:
                             continue
@@ -169,7 +159,6 @@ struct WebSocketHandlers: Sendable {
             viewer = try await relay.openViewer(topic: topic, token: request.query("token"), remoteAddress: connection.remote,
                                                 remoteHost: connection.host, userAgent: connection.userAgent, clientID: client)
         } catch {
-            if case .invalidTopic = error { relay.count(error) }
             await connection.close(with: error)
             return
         }
@@ -179,10 +168,8 @@ struct WebSocketHandlers: Sendable {
         }
         defer { relay.closeViewer(viewer) }
         let metrics = relay.metrics
-        let relay = self.relay
         let limits = self.limits
-        /// When the write in progress began (nil between writes).
-        let writing = Locked<Int64?>(nil)
+        let writing = WriteClock()
         let ending: WatchEnding = await withTaskGroup(of: WatchEnding.self) { group in
             group.addTask {
                 // Viewers send their live delay; reading also tells us when the socket closes.
@@ -201,7 +188,6 @@ struct WebSocketHandlers: Sendable {
                         }
                     }
                 } catch let error as RelayError {
-                    relay.count(error)
                     return .refused(error)
                 } catch {}
                 return .clientGone
@@ -209,8 +195,8 @@ struct WebSocketHandlers: Sendable {
             group.addTask {
                 while let delivery = await viewer.next() {
                     do {
-                        writing.withLock { $0 = currentMilliseconds() }
-                        defer { writing.withLock { $0 = nil } }
+                        writing.begin(currentMilliseconds())
+                        defer { writing.end() }
                         switch delivery.frame {
                         case .binary(let bytes):
                             try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
@@ -238,7 +224,7 @@ struct WebSocketHandlers: Sendable {
                 // not read a close frame either.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(500))
-                    if let started = writing.withLock({ $0 }), currentMilliseconds() - started > Int64(limits.stalledViewerSeconds) * 1000 {
+                    if let busy = writing.busyFor(now: currentMilliseconds()), busy > Int64(limits.stalledViewerSeconds) * 1000 {
                         return .stalled
                     }
                 }
@@ -267,8 +253,7 @@ struct WebSocketHandlers: Sendable {
         case .refused(let error):
             await connection.close(with: error)
         case .stalled:
-            let error = RelayError.limit(.stalledViewer, "took nothing for \(limits.stalledViewerSeconds) s")
-            relay.count(error)
+            Rejections.count(.limit(.stalledViewer, "took nothing for \(limits.stalledViewerSeconds) s"))
             request.logger.notice("disconnecting a stalled viewer \(viewer.id)", metadata: ["remote": "\(connection.remote)"])
             connection.abort()
         case .clientGone, .closedByRelay:
@@ -284,15 +269,11 @@ struct WebSocketHandlers: Sendable {
         let origin = connection.request.headers[.origin]
         guard origins.allows(origin: origin, host: connection.request.authority) else {
             let shown = String((origin ?? "").prefix(60))
-            let error = RelayError.forbidden(.originRefused, "pages from \(shown) may not use this relay (see --allowed-origin)")
-            relay.count(error)
-            await connection.close(with: error)
+            await connection.close(with: .forbidden(.originRefused, "pages from \(shown) may not use this relay (see --allowed-origin)"))
             return nil
         }
         guard let token = connections.register(host: connection.host, { await connection.close(with: .shuttingDown) }) else {
-            let error = RelayError.limit(.connectionsPerAddress, "\(connections.maxPerAddress) connections from your address already (the limit)")
-            relay.count(error)
-            await connection.close(with: error)
+            await connection.close(with: .limit(.connectionsPerAddress, "\(connections.maxPerAddress) connections from your address already (the limit)"))
             return nil
         }
         return token
@@ -320,9 +301,11 @@ struct Connection: Sendable {
         userAgent = String((request.headers[.userAgent] ?? "").prefix(200))
     }
 
-    /// Sends the error as a JSON message, then closes with its code and reason.
+    /// Sends the error as a JSON message, then closes with its code and reason; counts it in
+    /// `kvb_rejected_total` (a relay shutting down is not a rejection).
     func close(with error: RelayError) async {
         if error != .shuttingDown {
+            Rejections.count(error)
             request.logger.notice("closing WebSocket: \(error)", metadata: ["code": "\(error.closeCode)", "remote": "\(remote)"])
         }
         await close(code: error.closeCode, reason: error.description, notice: error != .shuttingDown)
@@ -356,5 +339,21 @@ struct Connection: Sendable {
     /// Cuts the TCP connection at once (pending writes fail).
     func abort() {
         request.channel.close()
+    }
+}
+
+/// When the write in progress to a viewer began, read by its stall watchdog. Set around every
+/// write, so lock-free.
+final class WriteClock: Sendable {
+    private let startedAt = Atomic<Int64>(0)
+
+    func begin(_ nowMilliseconds: Int64) { startedAt.store(nowMilliseconds, ordering: .relaxed) }
+
+    func end() { startedAt.store(0, ordering: .relaxed) }
+
+    /// How long the write in progress has taken so far; nil between writes.
+    func busyFor(now nowMilliseconds: Int64) -> Int64? {
+        let started = startedAt.load(ordering: .relaxed)
+        return started == 0 ? nil : nowMilliseconds - started
     }
 }

@@ -26,7 +26,7 @@ public struct OriginPolicy: Sendable, Equatable {
     }
 
     static func normalized(_ origin: String) -> String {
-        var text = origin.trimmingSpaces().lowercased()
+        var text = origin.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         while text.hasSuffix("/") { text.removeLast() }
         return text
     }

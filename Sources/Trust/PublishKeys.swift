@@ -1,3 +1,5 @@
+import Foundation
+
 /// Who may publish to which topics: pairs of a topic glob and a secret, from
 /// `--publish-key PATTERN=SECRET`, `KVB_PUBLISH_KEYS` or a key file. With no key configured,
 /// publishing is open (the loopback default).
@@ -23,7 +25,7 @@ public struct PublishKeys: Sendable {
 
     /// Adds one `PATTERN=SECRET`.
     public mutating func add(_ specification: String, source: String) throws(TrustError) {
-        let trimmed = specification.trimmingSpaces()
+        let trimmed = specification.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let equals = trimmed.firstIndex(of: "="), equals != trimmed.startIndex else {
             throw TrustError("\(source): expected PATTERN=SECRET (e.g. 'cam-*=s3cret-key'), got something without a pattern")
         }
@@ -39,7 +41,7 @@ public struct PublishKeys: Sendable {
     /// file; blank lines and lines starting with `#` are skipped.
     public mutating func add(list: String, source: String) throws(TrustError) {
         for line in list.split(whereSeparator: { $0.isNewline || $0 == "," }) {
-            let entry = String(line).trimmingSpaces()
+            let entry = String(line).trimmingCharacters(in: .whitespacesAndNewlines)
             if entry.isEmpty || entry.hasPrefix("#") { continue }
             try add(entry, source: source)
         }
@@ -91,14 +93,5 @@ public enum PublishRefusal: Sendable, Equatable {
         case .wrongKey: "wrong publish key for this topic"
         case .noKeyForTopic: "no publish key covers this topic on this relay"
         }
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while let first = s.first, first.isWhitespace { s = s.dropFirst() }
-        while let last = s.last, last.isWhitespace { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -1,3 +1,4 @@
+import ControlPlane
 import Testing
 @testable import ConsoleUI
 
