@@ -120,7 +120,8 @@ class Outcome:
 class GuardedRelay:
     def __init__(self, kvb: Kvb) -> None:
         self.kvb = kvb
-        self.relay = kvb.start_relay("guarded", args=ARGS, env={"KVB_WATCH_TOKEN_KEY": WATCH_KEY})
+        # At debug level: the log must hold no secret even then.
+        self.relay = kvb.start_relay("guarded", args=ARGS, env={"KVB_WATCH_TOKEN_KEY": WATCH_KEY, "LOG_LEVEL": "debug"})
         self.url = self.relay.url
         self.loop = ClientLoop()
         self.bystander = Bystander(self.url, "sec-bystander")
@@ -184,6 +185,23 @@ async def watch(url: str, topic: str, query=None, source: str | None = None, wai
     async with await Viewer.open(url, topic, query=query, **kwargs) as viewer:
         code, reason = await viewer.wait_closed(wait)
     return Outcome(code, reason, [doc for _, kind, doc in viewer.events if kind == "text"])
+
+
+async def one_too_many(url: str, held: list[tuple[str, str]], extra: tuple[str, str]) -> Outcome:
+    """Holds a viewer for each (topic, source address) in `held`, checks that every one was
+    accepted, then opens one more from (topic, source address) and returns what it got."""
+    viewers = []
+    try:
+        for topic, source in held:
+            viewers.append(await Viewer.open(url, topic, query=token(topic), sock=from_address(url, source)))
+        await asyncio.sleep(0.3)
+        refused = [v.describe() for v in viewers if v.closed.is_set()]
+        assert not refused, f"viewers within the limits were refused: {refused}"
+        topic, source = extra
+        return await watch(url, topic, query=token(topic), source=source)
+    finally:
+        for viewer in viewers:
+            await viewer.close()
 
 
 def token(topic: str, **kwargs) -> dict[str, str]:
