@@ -40,7 +40,7 @@ if (!topic) {
       ['reconnects', pub.reconnects],
     ]);
     $('error').textContent = pub.lastError || '';
-    if (pub.forbidden) $('key-row').classList.add('needed');
+    $('key-row').classList.toggle('needed', Boolean(pub.forbidden));
     const running = !['idle', 'stopped', 'error', 'kicked'].includes(pub.state);
     $('start').disabled = running;
     $('stop').disabled = !running;

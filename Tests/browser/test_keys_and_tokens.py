@@ -25,6 +25,7 @@ def test_the_broadcast_page_asks_for_the_key_and_the_watch_page_uses_its_token(k
     publisher.click("#start")
     wait_js(publisher, "kvbBroadcast.state === 'live' && kvbBroadcast.stats && kvbBroadcast.stats.acked > 0", 15,
             "the page streams with its key", state="kvbBroadcast")
+    assert "needed" not in (publisher.locator("#key-row").get_attribute("class") or ""), "the key field still says a key is needed"
     # Remembered for the tab: a reload has it, and the key never went into a URL.
     publisher.reload()
     assert publisher.input_value("#key") == PUBLISH_KEY, "the key was not remembered for the tab"
