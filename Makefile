@@ -2,7 +2,8 @@
 #   make run      set up and run a relay on the embedded Kafka cluster (http://127.0.0.1:8080)
 #   make test     set up and run every test (Swift unit, integration, console, security, browser)
 #   make console  the operator console
-#   make bench    benchmarks that print numbers
+#   make bench    benchmarks that print numbers: micro-benchmarks, then a load test of relays
+#                 (BENCH=full for the long profile, BENCH_BASELINE=kvb-server to compare a build)
 #   make fuzz     coverage-guided fuzzing (libFuzzer) of the WebM segmenter and the control plane;
 #                 FUZZ_SECONDS per target (default 60). Not part of `make test`.
 
@@ -82,9 +83,16 @@ test: swift-test integration-test console-test security-test browser-test
 clean:
 	rm -rf .build $(VENV)
 
+# BENCH=full for the long load profile; BENCH_BASELINE=/path/to/another/kvb-server also runs the
+# load scenarios on that build first, so the table shows both. Results go to bench-results/.
+BENCH ?= short
 bench: deps
-	$(SWIFT) build -c release --product kvb-bench
-	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench Tests/WebMTests/Fixtures/vp8-opus.webm
+	$(SWIFT) build -c release
+	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench micro Tests/WebMTests/Fixtures/vp8-opus.webm
+	@if [ -n "$(BENCH_BASELINE)" ]; then \
+		$$($(SWIFT) build -c release --show-bin-path)/kvb-bench load --profile $(BENCH) --label baseline --server $(BENCH_BASELINE); \
+	fi
+	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench load --profile $(BENCH) --label kvb
 
 # The operator console; finds the embedded cluster of a `make run` relay started in this folder.
 console: deps

@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // C bridge to Debian's librdkafka (pkg-config `rdkafka`), including the mock cluster API.
@@ -109,18 +111,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // `kvb-bench`: benchmarks that print numbers (`make bench`).
+        // The load generator's logic without sockets: the replayed stream, and checking a
+        // viewer's bytes against it.
+        .target(name: "LoadGenerator", swiftSettings: swiftSettings),
+        // `kvb-bench`: benchmarks that print numbers (`make bench`): micro-benchmarks, and a load
+        // generator that runs relays and a broker and drives them with WebSocket publishers and viewers.
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "Kafka", "Relay", "WebM",
+                "Kafka", "Relay", "WebM", "LoadGenerator",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WebMTests", dependencies: ["WebM"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: swiftSettings),
         .testTarget(name: "RelayTests", dependencies: ["Relay"], swiftSettings: swiftSettings),
+        .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "TrustTests", dependencies: ["Trust"], swiftSettings: swiftSettings),
         .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "ControlPlane"], resources: [.copy("FuzzRegressions")], swiftSettings: swiftSettings),
     ]
