@@ -1,37 +1,70 @@
-/// The fragments of a topic since its latest keyframe, so a viewer that joins now can start at
-/// once instead of waiting for the next keyframe. Pure logic, no I/O.
+/// The fragments of a topic since its latest join point, so a viewer that joins now can start at
+/// once instead of waiting for the next one. Pure logic, no I/O.
 ///
-/// It holds one keyframe fragment and the fragments that follow it in the same session without a
-/// gap; a new keyframe replaces it, an end marker, a sequence gap or the byte limit empties it.
+/// A join point is a keyframe fragment (a Cluster whose first video block is a keyframe), or the
+/// fragment that opened a Cluster which a later fragment marked as a join point (`joinFrom`: the
+/// publisher's relay forwards a Cluster's start without waiting for its first video block). So
+/// the cache also keeps the recent fragments that follow on without a gap while it has no join
+/// point, within the same byte limit.
+///
+/// A new join point replaces what it holds; an end marker, a sequence gap or the byte limit
+/// (with a join point) empties it.
 public struct KeyframeCache: Sendable {
     public let maxBytes: Int
-    public private(set) var fragments: [StreamFragment] = []
+    /// The most recent fragments of one session, without a gap; the first is a join point when
+    /// `startsAtJoinPoint`.
+    private var run: [StreamFragment] = []
+    private var startsAtJoinPoint = false
     public private(set) var byteCount = 0
 
     public init(maxBytes: Int) {
         self.maxBytes = maxBytes
     }
 
-    public var isEmpty: Bool { fragments.isEmpty }
+    /// What a viewer joining now gets: a keyframe fragment (with the init segment) and what follows.
+    public var fragments: [StreamFragment] { startsAtJoinPoint ? run : [] }
+
+    /// No join point held.
+    public var isEmpty: Bool { !startsAtJoinPoint }
+
+    /// The newest fragment seen (join point or not), for gap checks.
+    public var last: StreamFragment? { run.last }
 
     /// Ingest time of the newest fragment held.
-    public var newestIngestMilliseconds: Int64? { fragments.last?.ingestMilliseconds }
+    public var newestIngestMilliseconds: Int64? { run.last?.ingestMilliseconds }
 
-    public mutating func add(_ fragment: StreamFragment) {
+    /// Adds the next fragment of the topic. Returns true when it made an earlier fragment a join
+    /// point (``fragments`` now starts there and ends with it).
+    @discardableResult
+    public mutating func add(_ fragment: StreamFragment) -> Bool {
         if fragment.isEnd {
             clear()
-            return
+            return false
         }
         if fragment.isKeyframe {
             clear()
-            append(fragment)
-            return
+            startsAtJoinPoint = append(fragment)
+            return false
         }
-        guard let last = fragments.last, last.session == fragment.session, last.sequence &+ 1 == fragment.sequence else {
+        guard let last = run.last, last.session == fragment.session, last.sequence &+ 1 == fragment.sequence else {
             clear()
-            return
+            _ = append(fragment)
+            return false
         }
-        append(fragment)
+        if let from = fragment.joinFrom, let initSegment = fragment.initSegment,
+           let index = run.firstIndex(where: { $0.sequence == from }) {
+            var start = run[index]
+            start.isKeyframe = true
+            start.initSegment = initSegment
+            let following = run[(index + 1)...]
+            clear()
+            startsAtJoinPoint = append(start)
+            for next in following where startsAtJoinPoint { startsAtJoinPoint = append(next) }
+            if startsAtJoinPoint { startsAtJoinPoint = append(fragment) }
+            return startsAtJoinPoint
+        }
+        if !append(fragment) { clear() }
+        return false
     }
 
     /// Empties the cache when its newest fragment is older than `maxAgeMilliseconds` (a publisher
@@ -41,17 +74,31 @@ public struct KeyframeCache: Sendable {
     }
 
     public mutating func clear() {
-        fragments.removeAll(keepingCapacity: true)
+        run.removeAll(keepingCapacity: true)
         byteCount = 0
+        startsAtJoinPoint = false
     }
 
-    private mutating func append(_ fragment: StreamFragment) {
-        let size = fragment.bytes.count + (fragment.initSegment?.count ?? 0)
-        guard byteCount + size <= maxBytes else {
-            clear()
-            return
+    private static func size(_ fragment: StreamFragment) -> Int {
+        fragment.bytes.count + (fragment.initSegment?.count ?? 0)
+    }
+
+    /// Appends within the byte limit: without a join point the oldest fragments make room. Returns
+    /// false when a run from a join point would pass the limit (nothing is appended).
+    private mutating func append(_ fragment: StreamFragment) -> Bool {
+        let size = Self.size(fragment)
+        guard size <= maxBytes else { return false }
+        if byteCount + size > maxBytes {
+            if startsAtJoinPoint { return false }
+            var dropped = 0
+            while byteCount + size > maxBytes, dropped < run.count {
+                byteCount -= Self.size(run[dropped])
+                dropped += 1
+            }
+            run.removeFirst(dropped)
         }
-        fragments.append(fragment)
+        run.append(fragment)
         byteCount += size
+        return true
     }
 }

@@ -28,6 +28,8 @@ public final class PublishSession: Sendable {
         var bitrate: TokenBucket
         var initSegment: [UInt8]?
         var nextSequence: UInt64 = 0
+        /// The sequence number of the fragment that opened the current Cluster.
+        var openClusterSequence: UInt64?
         var counters = Counters()
         /// Ingest time of each fragment produced and not yet acknowledged (low 32 bits of seq).
         var unacknowledged: [UInt32: Int64] = [:]
@@ -95,14 +97,16 @@ public final class PublishSession: Sendable {
                     inner.initSegment = segment.bytes
                 case .fragment(let fragment):
                     inner.unacknowledged[UInt32(truncatingIfNeeded: inner.nextSequence)] = nowMilliseconds
+                    if fragment.startsCluster { inner.openClusterSequence = inner.nextSequence }
+                    let joinFrom = fragment.makesClusterAJoinPoint ? inner.openClusterSequence : nil
                     received.fragments.append(StreamFragment(
                         session: id, sequence: inner.nextSequence, ingestMilliseconds: nowMilliseconds,
-                        isKeyframe: fragment.isKeyframe, initSegment: fragment.isKeyframe ? inner.initSegment : nil,
-                        relay: relayID, bytes: fragment.bytes
+                        isKeyframe: fragment.isKeyframe, initSegment: fragment.isKeyframe || joinFrom != nil ? inner.initSegment : nil,
+                        relay: relayID, bytes: fragment.bytes, joinFrom: joinFrom
                     ))
                     inner.nextSequence += 1
                     inner.counters.fragments += 1
-                    if fragment.isKeyframe { inner.counters.keyframes += 1 }
+                    if fragment.isKeyframe || joinFrom != nil { inner.counters.keyframes += 1 }
                 }
             }
             return received

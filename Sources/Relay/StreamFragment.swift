@@ -8,8 +8,11 @@ public struct StreamFragment: Sendable, Equatable {
     /// When the relay received the chunk that completed this fragment (ms since the Unix epoch).
     public var ingestMilliseconds: Int64
     public var isKeyframe: Bool
-    /// The init segment; carried on every keyframe fragment.
+    /// The init segment; carried on every keyframe fragment, and with `joinFrom`.
     public var initSegment: [UInt8]?
+    /// This fragment holds the keyframe that makes the Cluster opened by fragment `joinFrom` (an
+    /// earlier sequence number of the session) a join point: viewers can start there.
+    public var joinFrom: UInt64?
     public var relay: String
     public var bytes: [UInt8]
     /// The end-of-session marker (no bytes).
@@ -18,7 +21,7 @@ public struct StreamFragment: Sendable, Equatable {
     public var offset: Int64?
 
     public init(session: String, sequence: UInt64, ingestMilliseconds: Int64, isKeyframe: Bool, initSegment: [UInt8]?,
-                relay: String, bytes: [UInt8], isEnd: Bool = false, offset: Int64? = nil) {
+                relay: String, bytes: [UInt8], isEnd: Bool = false, offset: Int64? = nil, joinFrom: UInt64? = nil) {
         self.session = session
         self.sequence = sequence
         self.ingestMilliseconds = ingestMilliseconds
@@ -28,6 +31,7 @@ public struct StreamFragment: Sendable, Equatable {
         self.bytes = bytes
         self.isEnd = isEnd
         self.offset = offset
+        self.joinFrom = joinFrom
     }
 
     enum Header {
@@ -38,6 +42,7 @@ public struct StreamFragment: Sendable, Equatable {
         static let initSegment = "kvb-init"
         static let relay = "kvb-relay"
         static let end = "kvb-end"
+        static let joinFrom = "kvb-join-from"
     }
 
     /// The Kafka record for this fragment, on partition 0, keyed by the topic.
@@ -49,7 +54,8 @@ public struct StreamFragment: Sendable, Equatable {
             KafkaHeader(Header.keyframe, string: isKeyframe ? "1" : "0"),
             KafkaHeader(Header.relay, string: relay),
         ]
-        if let initSegment, isKeyframe { headers.append(KafkaHeader(Header.initSegment, initSegment)) }
+        if let initSegment, isKeyframe || joinFrom != nil { headers.append(KafkaHeader(Header.initSegment, initSegment)) }
+        if let joinFrom { headers.append(KafkaHeader(Header.joinFrom, string: String(joinFrom))) }
         if isEnd { headers.append(KafkaHeader(Header.end, string: "1")) }
         return KafkaOutgoingMessage(topic: topic.value, partition: 0, key: Array(topic.value.utf8), value: bytes, headers: headers)
     }
@@ -63,11 +69,13 @@ public struct StreamFragment: Sendable, Equatable {
         else { return nil }
         let isKeyframe = text(Header.keyframe) == "1"
         let initSegment = message.header(Header.initSegment)
+        let joinFrom = text(Header.joinFrom).flatMap(UInt64.init)
+        if text(Header.joinFrom) != nil && (joinFrom == nil || initSegment == nil) { return nil }
         if isKeyframe && initSegment == nil { return nil }
         self.init(
             session: session, sequence: sequence, ingestMilliseconds: ingest, isKeyframe: isKeyframe,
             initSegment: initSegment, relay: text(Header.relay) ?? "", bytes: message.value,
-            isEnd: text(Header.end) == "1", offset: message.offset
+            isEnd: text(Header.end) == "1", offset: message.offset, joinFrom: joinFrom
         )
     }
 }

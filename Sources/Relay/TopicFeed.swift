@@ -165,17 +165,17 @@ final class TopicFeed: Sendable {
         let now = currentMilliseconds()
         let live = state.withLock { state in
             state.lastError = nil
-            if let last = state.cache.fragments.last, !fragment.isKeyframe, !fragment.isEnd,
+            if let last = state.cache.last, !fragment.isKeyframe, !fragment.isEnd,
                last.session == fragment.session, last.sequence &+ 1 != fragment.sequence
             {
                 // A hole in the stream (records lost to retention): restart viewers at a keyframe.
                 for viewer in state.viewers.values { viewer.restart() }
             }
-            state.cache.add(fragment)
+            let joinGroup = state.cache.add(fragment) ? state.cache.fragments : []
             guard !state.catchingUp else { return false }
             state.newestConsumedIngest = fragment.ingestMilliseconds
             guard !state.paused else { return true }
-            for viewer in state.viewers.values { viewer.offer(fragment) }
+            for viewer in state.viewers.values { viewer.offer(fragment, joinGroup: joinGroup) }
             return true
         }
         if live, !fragment.isEnd {

@@ -60,8 +60,8 @@ public final class ViewerConnection: Sendable {
 
     /// Offers a fragment (from the feed's thread). Never blocks.
     @discardableResult
-    func offer(_ fragment: StreamFragment) -> ViewerStreamState.OfferResult {
-        update { $0.offer(fragment) }
+    func offer(_ fragment: StreamFragment, joinGroup: [StreamFragment] = []) -> ViewerStreamState.OfferResult {
+        update { $0.offer(fragment, joinGroup: joinGroup) }
     }
 
     /// Queues a JSON control message.

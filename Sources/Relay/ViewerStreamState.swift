@@ -43,8 +43,19 @@ public struct ViewerStreamState: Sendable {
 
     public var queuedFrameCount: Int { queue.count }
 
-    /// Offers the next fragment of the topic (in Kafka order).
-    public mutating func offer(_ fragment: StreamFragment) -> OfferResult {
+    /// Offers the next fragment of the topic (in Kafka order). `joinGroup`: when this fragment made
+    /// an earlier Cluster a join point, the fragments from that Cluster's start through this one
+    /// (the first marked as a keyframe): a viewer waiting to start takes them all.
+    public mutating func offer(_ fragment: StreamFragment, joinGroup: [StreamFragment] = []) -> OfferResult {
+        if !joinGroup.isEmpty, phase != .streaming(session: fragment.session) {
+            var result = OfferResult.skipped
+            var dropped = 0
+            for member in joinGroup {
+                result = offer(member)
+                if case .overflowed(let count) = result { dropped += count }
+            }
+            return dropped > 0 ? .overflowed(droppedFrames: dropped) : result
+        }
         if fragment.isEnd {
             if queuedSession == fragment.session {
                 enqueue(.text(ViewerNotice.ended(session: fragment.session)))

@@ -1,8 +1,11 @@
 /// Turns a WebM byte stream, in chunks cut anywhere (as MediaRecorder delivers them), into the
 /// init segment and fragments cut at element boundaries.
 ///
-/// The fragments depend only on the stream's structure, never on how it was chunked, and their
-/// bytes concatenated after the init segment are exactly the input. Memory is bounded by
+/// Nothing complete is held for the next chunk. The fragments' bytes concatenated after the init
+/// segment are exactly the input, and the join points (Clusters whose first video block is a
+/// keyframe) depend only on the stream, never on how it was chunked: a Cluster start is marked
+/// as one on its own fragment when its first video block came in the same chunk, or by
+/// ``WebMFragment/makesClusterAJoinPoint`` on that block's fragment when it came later. Memory is bounded by
 /// `maxElementSize` and `maxInitSegmentSize`: the segmenter holds at most one incomplete element,
 /// and everything before the first Cluster (the init segment) is refused past its own limit,
 /// by declared size, before it is buffered.
@@ -27,8 +30,11 @@ public struct WebMSegmenter: Sendable {
     private struct OpenCluster: Sendable {
         /// Absolute end offset when the Cluster has a known size.
         var end: Int64?
-        /// The Cluster's bytes so far while waiting for its first video block.
+        /// The Cluster's bytes so far while waiting for its first video block (within one chunk).
         var pendingStart: [UInt8]?
+        /// The Cluster's start went out before its first video block arrived (the chunk ended):
+        /// that block, when it comes, says whether the Cluster is a join point.
+        var awaitingDecision = false
     }
 
     private var phase: Phase = .ebmlHeader
@@ -56,6 +62,10 @@ public struct WebMSegmenter: Sendable {
     /// Bytes held waiting for the rest of an element.
     public var bufferedByteCount: Int { buffer.count - readIndex + (cluster?.pendingStart?.count ?? 0) }
 
+    /// Whether a Cluster start is held waiting for its first video block (never between calls to
+    /// ``append(_:)``).
+    var holdsClusterStart: Bool { cluster?.pendingStart != nil }
+
     /// The init segment, once it is complete.
     public private(set) var initSegment: WebMInitSegment?
 
@@ -76,10 +86,19 @@ public struct WebMSegmenter: Sendable {
             failure = error
             throw error
         }
+        // Nothing waits for the next chunk: a Cluster start still waiting for its first video
+        // block goes out now (typically its header and an audio block), and that block marks the
+        // Cluster as a join point when it arrives.
+        if let pending = cluster?.pendingStart {
+            cluster?.pendingStart = nil
+            cluster?.awaitingDecision = true
+            outputs.append(.fragment(WebMFragment(bytes: pending, startsCluster: true, isKeyframe: false)))
+        }
         return outputs
     }
 
     /// Ends the stream: a Cluster start still waiting for a video block is emitted as it is.
+    /// (``append(_:)`` never leaves one waiting; this is for callers that segment in other ways.)
     public mutating func finish() -> [WebMSegmenterOutput] {
         guard let pending = cluster?.pendingStart else { return [] }
         cluster?.pendingStart = nil
@@ -239,6 +258,9 @@ public struct WebMSegmenter: Sendable {
                 cluster?.pendingStart = nil
                 outputs.append(.fragment(WebMFragment(bytes: pending, startsCluster: true, isKeyframe: key ?? false)))
             }
+        } else if cluster?.awaitingDecision == true, let key = decidingBlockKeyframe(element, header: header) {
+            cluster?.awaitingDecision = false
+            outputs.append(.fragment(WebMFragment(bytes: Array(element), startsCluster: false, isKeyframe: false, makesClusterAJoinPoint: key)))
         } else {
             outputs.append(.fragment(WebMFragment(bytes: Array(element), startsCluster: false, isKeyframe: false)))
         }

@@ -23,6 +23,12 @@ enum Fragments {
                        initSegment: nil, relay: "r", bytes: Array(repeating: UInt8(seq & 0xFF), count: size))
     }
 
+    /// A fragment holding the keyframe that makes the Cluster opened at `from` a join point.
+    static func joining(_ session: String, _ seq: UInt64, from: UInt64, size: Int = 10) -> StreamFragment {
+        StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), isKeyframe: false,
+                       initSegment: initSegment, relay: "r", bytes: Array(repeating: UInt8(seq & 0xFF), count: size), joinFrom: from)
+    }
+
     static func end(_ session: String, _ seq: UInt64) -> StreamFragment {
         StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), isKeyframe: false,
                        initSegment: nil, relay: "r", bytes: [], isEnd: true)

@@ -21,6 +21,24 @@ struct StreamFragmentTests {
         #expect(StreamFragment(consumed(record)) == expected)
     }
 
+    @Test func aFragmentThatMakesAJoinPointCarriesTheInitSegmentAndTheClusterStart() throws {
+        let topic = try TopicName("cam")
+        let fragment = Fragments.joining("s1", 9, from: 7)
+        let record = fragment.kafkaMessage(topic: topic)
+        #expect(record.headers.map(\.name) == ["kvb-session", "kvb-seq", "kvb-ingest-ms", "kvb-keyframe", "kvb-relay", "kvb-init", "kvb-join-from"])
+        var expected = fragment
+        expected.offset = 7
+        #expect(StreamFragment(consumed(record)) == expected)
+        // A join point without the init segment, or with a malformed sequence, is not a kvb fragment.
+        var broken = record
+        broken.headers.removeAll { $0.name == "kvb-init" }
+        #expect(StreamFragment(consumed(broken)) == nil)
+        broken = record
+        broken.headers.removeAll { $0.name == "kvb-join-from" }
+        broken.headers.append(KafkaHeader("kvb-join-from", string: "x"))
+        #expect(StreamFragment(consumed(broken)) == nil)
+    }
+
     @Test func deltaAndEndFragmentsRoundTrip() throws {
         let topic = try TopicName("cam")
         for fragment in [Fragments.delta("s1", 3), Fragments.end("s1", 4)] {

@@ -77,6 +77,30 @@ struct ViewerStreamStateTests {
     }
 }
 
+@Suite("Joining at a Cluster made a join point by a later fragment")
+struct DelayedJoinPointTests {
+    @Test func aWaitingViewerStartsAtTheClusterAndAStreamingOneJustContinues() {
+        var cache = KeyframeCache(maxBytes: 1000)
+        var streaming = ViewerStreamState(maxQueuedBytes: 1000)
+        var waiting = ViewerStreamState(maxQueuedBytes: 1000)
+        for fragment in [Fragments.key("a", 0), Fragments.delta("a", 1), Fragments.delta("a", 2)] {
+            let group = cache.add(fragment) ? cache.fragments : []
+            _ = streaming.offer(fragment, joinGroup: group)
+            _ = waiting.offer(fragment, joinGroup: group)
+        }
+        _ = waiting.drain()
+        waiting.restart()
+        let joining = Fragments.joining("a", 3, from: 2)
+        let group = cache.add(joining) ? cache.fragments : []
+        #expect(group.map(\.sequence) == [2, 3])
+        _ = streaming.offer(joining, joinGroup: group)
+        _ = waiting.offer(joining, joinGroup: group)
+        #expect(streaming.drain().map(\.kind) == ["reset", "binary", "binary", "binary", "binary", "binary"],
+                "init, 0, 1, 2, then 3 once")
+        #expect(waiting.drain().map(\.kind) == ["reset", "binary", "binary", "binary"], "init, the Cluster's start (2), then 3")
+    }
+}
+
 @Suite("Keyframe cache for joining viewers")
 struct KeyframeCacheTests {
     @Test func holdsTheLatestKeyframeGroup() {
@@ -101,6 +125,30 @@ struct KeyframeCacheTests {
         cache.add(Fragments.key("b", 0, size: 1))  // 1 + init (29) bytes
         cache.add(Fragments.delta("b", 1, size: 10))
         #expect(cache.isEmpty, "over the byte limit")
+    }
+
+    @Test func aLaterKeyframeMakesTheClusterItsFragmentOpenedAJoinPoint() {
+        var cache = KeyframeCache(maxBytes: 1000)
+        // No keyframe yet: a Cluster opens (2, with its audio), more audio (3), then its keyframe (4).
+        cache.add(Fragments.delta("a", 1))
+        cache.add(Fragments.delta("a", 2))
+        cache.add(Fragments.delta("a", 3))
+        #expect(cache.isEmpty)
+        let madeFirst = cache.add(Fragments.joining("a", 4, from: 2))
+        #expect(madeFirst)
+        #expect(cache.fragments.map(\.sequence) == [2, 3, 4])
+        #expect(cache.fragments.first?.isKeyframe == true && cache.fragments.first?.initSegment == Fragments.initSegment)
+        // Over an earlier group, the same.
+        cache.add(Fragments.delta("a", 5))
+        cache.add(Fragments.delta("a", 6))
+        let madeSecond = cache.add(Fragments.joining("a", 7, from: 6))
+        #expect(madeSecond)
+        #expect(cache.fragments.map(\.sequence) == [6, 7])
+        // A join point whose Cluster start the cache never saw (a gap) is not one.
+        cache.add(Fragments.delta("a", 9))
+        let madeAfterGap = cache.add(Fragments.joining("a", 10, from: 8))
+        #expect(!madeAfterGap)
+        #expect(cache.isEmpty)
     }
 
     @Test func staleStreamsAreNotOffered() {
