@@ -141,8 +141,9 @@ extension Relay {
 
     /// Relays remembered at once (their status documents).
     static let maxPeers = 1_000
-    /// Unknown topics probed per listing; the rest wait for the next one.
+    /// Unknown topics probed per listing, and the time they may take; the rest wait for the next one.
     static let probesPerListing = 10
+    static let probeBudgetMilliseconds: Int64 = 1_500
 
     /// The topics that carry kvb streams, with what the fleet says of them: live when some relay
     /// reported a publisher on it within the last 3 seconds. Topics of other applications are not
@@ -171,7 +172,7 @@ extension Relay {
             case .kvb?: kvbTopics.append(topic)
             case .foreign?: continue
             case nil:
-                guard probes < Self.probesPerListing else { continue }
+                guard probes < Self.probesPerListing, currentMilliseconds() - now < Self.probeBudgetMilliseconds else { continue }
                 probes += 1
                 if case .kvb = await topicContents(topic) { kvbTopics.append(topic) }
             }
