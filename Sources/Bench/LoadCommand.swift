@@ -268,7 +268,8 @@ struct LoadResult: Codable, Sendable {
     var rampSeconds: Double
     /// Media latency over the measured window, ms.
     var latency: Latency?
-    /// Viewers that got bytes, all of them matching what was published.
+    /// Viewers that got bytes, all of them matching what was published (viewers of topics nobody
+    /// publishes get none).
     var byteExactViewers: Int
     var mismatchedViewers: Int
     /// Viewers that read at full speed but were skipped forward anyway.
@@ -322,7 +323,7 @@ struct LoadResult: Codable, Sendable {
 
     static let columns: [(title: String, width: Int)] = [
         ("run", 10), ("scenario", 22), ("viewers", 7), ("ok/fail", 10), ("latency p50 / p99", 19), ("max", 9), ("relay CPU", 9),
-        ("RSS MB", 7), ("threads", 7), ("broker", 7), ("gen CPU", 7), ("byte-exact", 11), ("skips", 5), ("idle relay + broker", 24),
+        ("RSS MB", 7), ("threads", 7), ("broker", 7), ("gen CPU", 7), ("byte-exact", 11), ("wrong bytes", 11), ("skips", 5), ("idle relay + broker", 24),
     ]
 
     static var header: String { line(columns.map(\.title)) }
@@ -342,7 +343,7 @@ struct LoadResult: Codable, Sendable {
             label, scenario, String(viewers), "\(connected)/\(failed)",
             latency.map { "\(f($0.p50, 1)) / \(f($0.p99, 1)) ms" } ?? "–", latency.map { f($0.max) + " ms" } ?? "–",
             f(relayCPU) + "%", f(relayRSSMegabytes), String(relayThreads), f(brokerCPU) + "%", f(generatorCPU) + "%",
-            "\(byteExactViewers)/\(connected)", String(keepingUpViewersWithSkips), idleText,
+            "\(byteExactViewers)/\(connected)", String(mismatchedViewers), String(keepingUpViewersWithSkips), idleText,
         ])
     }
 

@@ -104,7 +104,7 @@ final class FleetLink: Sendable {
             }
         case .endOfPartition:
             break
-        case .error(let error):
+        case .error(let error, _):
             record(error: error.message)
         }
     }

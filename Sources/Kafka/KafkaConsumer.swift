@@ -17,7 +17,8 @@ public enum KafkaConsumerEvent: Sendable, Equatable {
     case message(KafkaMessage)
     /// The consumer has read everything up to `offset` (the high watermark) on this partition.
     case endOfPartition(topic: String, partition: Int32, offset: Int64)
-    case error(KafkaError)
+    /// `topic`: the topic it concerns, when it concerns one.
+    case error(KafkaError, topic: String?)
 }
 
 /// A consumer with manual partition assignment (no consumer group): it reads exactly the
@@ -50,6 +51,33 @@ public final class KafkaConsumer: Sendable {
     /// Convenience for one partition.
     public func assign(topic: String, partition: Int32 = 0, offset: KafkaOffset) throws(KafkaError) {
         try assign([(topic, partition, offset)])
+    }
+
+    /// Adds these partitions to the assignment, each starting at its offset; the others keep
+    /// their positions. (One consumer can so read many topics that come and go.)
+    public func incrementalAssign(_ partitions: [(topic: String, partition: Int32, offset: KafkaOffset)]) throws(KafkaError) {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for entry in partitions {
+            let element = rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition)
+            element?.pointee.offset = try resolve(entry.offset, topic: entry.topic, partition: entry.partition)
+        }
+        try Self.check(try handle.use { rd_kafka_incremental_assign($0, list) }, context: "could not add partitions to the assignment")
+    }
+
+    /// Removes these partitions from the assignment; records of theirs not yet polled are dropped.
+    public func incrementalUnassign(_ partitions: [(topic: String, partition: Int32)]) throws(KafkaError) {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for entry in partitions { rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition) }
+        try Self.check(try handle.use { rd_kafka_incremental_unassign($0, list) }, context: "could not remove partitions from the assignment")
+    }
+
+    private static func check(_ error: OpaquePointer?, context: String) throws(KafkaError) {
+        guard let error else { return }
+        defer { rd_kafka_error_destroy(error) }
+        let detail = rd_kafka_error_string(error).map { String(cString: $0) } ?? ""
+        throw KafkaError(code: Int32(rd_kafka_error_code(error).rawValue), "\(context): \(detail)")
     }
 
     private func resolve(_ offset: KafkaOffset, topic: String, partition: Int32) throws(KafkaError) -> Int64 {
@@ -89,7 +117,7 @@ public final class KafkaConsumer: Sendable {
             let detail = message.payload.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: message.len), as: UTF8.self) }
             var error = KafkaError(message.err, context: "consuming \(topic.isEmpty ? "" : "\(topic) ")failed")
             if let detail, !detail.isEmpty { error.message += " (\(detail))" }
-            return .error(error)
+            return .error(error, topic: topic.isEmpty ? nil : topic)
         }
         let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
         let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }

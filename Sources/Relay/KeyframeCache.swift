@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The fragments of a topic since its latest join point, so a viewer that joins now can start at
 /// once instead of waiting for the next one. Pure logic, no I/O.
 ///
@@ -80,7 +82,7 @@ public struct KeyframeCache: Sendable {
     }
 
     private static func size(_ fragment: StreamFragment) -> Int {
-        fragment.bytes.count + (fragment.initSegment?.count ?? 0)
+        fragment.payload.readableBytes + (fragment.initSegment?.count ?? 0)
     }
 
     /// Appends within the byte limit: without a join point the oldest fragments make room. Returns

@@ -2,6 +2,7 @@ import ControlPlane
 import Foundation
 import Kafka
 import Logging
+import NIOCore
 import Metrics
 
 /// Publishers: accepting one per topic, segmenting their chunks, producing the fragments.
@@ -64,7 +65,7 @@ extension Relay {
         if received.startedStream { prepareTopic(session.topic) }
         for fragment in received.fragments {
             try await produce(fragment, session: session)
-            metrics.recordIn(topic: session.topic.value, bytes: fragment.bytes.count)
+            metrics.recordIn(topic: session.topic.value, bytes: fragment.payload.readableBytes)
         }
     }
 

@@ -3,7 +3,8 @@ import Foundation
 import Kafka
 import Logging
 
-/// Viewers: one feed per watched topic, created with the first viewer, closed after the last.
+/// Viewers: one feed per watched topic, created with the first viewer, closed after the last;
+/// every feed reads through the relay's one consumer.
 extension Relay {
     // MARK: - Watching
 
@@ -12,11 +13,11 @@ extension Relay {
     /// client or address during its ban, and viewers past the relay's, the topic's or the feeds'
     /// limits.
     public func openViewer(topic: TopicName, token: String? = nil, remoteAddress: String, remoteHost: String = "",
-                           userAgent: String = "", clientID: String = "") async throws(RelayError) -> ViewerConnection {
+                           userAgent: String = "", clientID: String = "", transport: any ViewerTransport) async throws(RelayError) -> ViewerConnection {
         let now = currentMilliseconds()
         let tokenExpiry = try settings.access.checkWatch(topic: topic, token: token, nowSeconds: now / 1000)
         let viewer = try openViewerLocked(topic: topic, now: now, remoteAddress: remoteAddress, remoteHost: remoteHost,
-                                          userAgent: userAgent, clientID: clientID, tokenExpiry: tokenExpiry)
+                                          userAgent: userAgent, clientID: clientID, tokenExpiry: tokenExpiry, transport: transport)
         viewer.send(notice: ViewerNotice.hello(topic: topic, relay: settings.relayID))
         try await attach(viewer, to: topic)
         return viewer
@@ -24,7 +25,7 @@ extension Relay {
 
     /// The checks made under the relay's lock (bans, the relay's viewer limit) and the new viewer.
     private func openViewerLocked(topic: TopicName, now: Int64, remoteAddress: String, remoteHost: String, userAgent: String,
-                                  clientID: String, tokenExpiry: Int64?) throws(RelayError) -> ViewerConnection {
+                                  clientID: String, tokenExpiry: Int64?, transport: any ViewerTransport) throws(RelayError) -> ViewerConnection {
         let limits = settings.limits
         return try state.withLock { (state) throws(RelayError) -> ViewerConnection in
             guard !state.shuttingDown else { throw .shuttingDown }
@@ -39,7 +40,8 @@ extension Relay {
             defer { state.nextViewerNumber &+= 1 }
             return ViewerConnection(number: state.nextViewerNumber, id: "v-" + randomSessionSuffix(), topic: topic,
                                     remoteAddress: remoteAddress, remoteHost: remoteHost, userAgent: userAgent, clientID: clientID,
-                                    connectedAtMilliseconds: now, watchTokenExpiresAt: tokenExpiry, maxQueuedBytes: settings.viewerQueueBytes)
+                                    connectedAtMilliseconds: now, watchTokenExpiresAt: tokenExpiry, maxQueuedBytes: settings.viewerQueueBytes,
+                                    transport: transport)
         }
     }
 
@@ -50,7 +52,7 @@ extension Relay {
         let limits = settings.limits
         let feedsFull = RelayError.limit(.feedsPerRelay, "this relay already watches \(limits.feedsPerRelay) topics (its limit); try another relay")
         // Reserve the viewer's place; join an existing feed at once. (A new feed past the limit
-        // is refused here too, before a Kafka consumer is made for nothing.)
+        // is refused here too.)
         let joined = try state.withLock { (state) throws(RelayError) -> Bool in
             guard state.viewerCounts[topic, default: 0] < limits.viewersPerTopic else {
                 throw .limit(.viewersPerTopic, "topic \(topic) already has \(limits.viewersPerTopic) viewers on this relay (its limit); try another relay")
@@ -65,15 +67,9 @@ extension Relay {
             return true
         }
         if joined { return }
-        let newFeed: TopicFeed
-        do {
-            let paused = state.withLock { $0.pausedTopics.contains(topic) }
-            newFeed = try TopicFeed(topic: topic, kafka: kafka, settings: settings, metrics: metrics, health: health,
-                                    clusterTopics: clusterTopics, paused: paused, logger: logger)
-        } catch {
-            state.withLock { $0.release(viewer) }
-            throw .kafkaUnavailable(error.message)
-        }
+        let paused = state.withLock { $0.pausedTopics.contains(topic) }
+        let newFeed = TopicFeed(topic: topic, reader: reader, settings: settings, metrics: metrics, health: health,
+                                clusterTopics: clusterTopics, paused: paused, logger: logger)
         // Two viewers may race to create the feed: the first one registered wins. At the feed
         // limit, an idle feed (lingering after its last viewer) is closed to make room.
         let outcome = try state.withLock { (state) throws(RelayError) -> (winner: TopicFeed, evicted: TopicFeed?) in

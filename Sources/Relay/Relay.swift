@@ -3,8 +3,9 @@ import Foundation
 import Kafka
 import Logging
 
-/// The relay core: publishers in, Kafka in the middle, viewers out. One producer for the whole
-/// relay, one ``TopicFeed`` per watched topic, and a bounded queue per viewer.
+/// The relay core: publishers in, Kafka in the middle, viewers out. One producer and one consumer
+/// (``TopicReader``) for the whole relay, one ``TopicFeed`` per watched topic, and a bounded queue
+/// per viewer.
 ///
 /// The HTTP/WebSocket layer calls this; it knows nothing about sockets.
 public final class Relay: Sendable {
@@ -29,6 +30,8 @@ public final class Relay: Sendable {
     let directory = Locked(TopicDirectory())
     /// Which topics exist, without naming them to Kafka (which could create them).
     let clusterTopics: ClusterTopics
+    /// The one consumer that reads every watched topic.
+    let reader: TopicReader
 
     struct State: Sendable {
         var publishers: [TopicName: PublishSession] = [:]
@@ -87,12 +90,14 @@ public final class Relay: Sendable {
                 metrics.recordLatency(topic: report.topic, stage: .acknowledged, milliseconds: currentMilliseconds() - ingest)
             }
         }
+        self.reader = try TopicReader(kafka: kafka, throttleMilliseconds: settings.consumerThrottleMilliseconds, logger: logger)
         if let createTopic {
             self.createTopic = createTopic
         } else {
             self.createTopic = { topic in try admin.createTopic(topic.value, partitions: 1, timeoutMilliseconds: 3000) }
         }
         health.start()
+        reader.start()
     }
 
     // MARK: - Shutdown
@@ -114,9 +119,11 @@ public final class Relay: Sendable {
         let probe = self.probe
         let health = self.health
         let logger = self.logger
+        let reader = self.reader
         await runBlocking {
             health.stop()
             for feed in feeds { feed.close() }
+            reader.close()
             if !producer.flush(timeoutMilliseconds: timeoutMilliseconds) {
                 logger.warning("\(producer.outstanding) fragments were not delivered before shutdown")
             }

@@ -1,4 +1,5 @@
 import Kafka
+import NIOCore
 
 /// One fragment of a live stream as it travels through Kafka: the WebM bytes plus everything a
 /// relay needs to serve it with no other state (the `kvb-*` headers in docs/PROTOCOL.md).
@@ -14,7 +15,13 @@ public struct StreamFragment: Sendable, Equatable {
     /// earlier sequence number of the session) a join point: viewers can start there.
     public var joinFrom: UInt64?
     public var relay: String
-    public var bytes: [UInt8]
+    /// The WebM bytes, in the buffer every viewer's socket is given (made once per fragment).
+    public var payload: ByteBuffer
+    /// The WebM bytes as an array (a copy).
+    public var bytes: [UInt8] {
+        get { Array(payload.readableBytesView) }
+        set { payload = ByteBuffer(bytes: newValue) }
+    }
     /// The end-of-session marker (no bytes).
     public var isEnd: Bool
     /// The Kafka offset, once consumed.
@@ -28,7 +35,7 @@ public struct StreamFragment: Sendable, Equatable {
         self.isKeyframe = isKeyframe
         self.initSegment = initSegment
         self.relay = relay
-        self.bytes = bytes
+        self.payload = ByteBuffer(bytes: bytes)
         self.isEnd = isEnd
         self.offset = offset
         self.joinFrom = joinFrom

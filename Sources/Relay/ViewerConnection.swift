@@ -1,9 +1,12 @@
+import ControlPlane
 import Kafka
 import Logging
+import NIOCore
 
-/// One viewer's side of the fan-out: its bounded queue (``ViewerStreamState``), the writer waiting
-/// on it, and what the operator sees of it. The feed's poll thread offers fragments without ever
-/// blocking; the viewer's socket task takes frames with ``next()``.
+/// One viewer's side of the fan-out: its bounded queue (``ViewerStreamState``), its socket
+/// (``ViewerTransport``) and what the operator sees of it. The feed queues frames without ever
+/// blocking, then has them written with ``pump()`` on the socket's own thread; a socket that takes
+/// nothing keeps its frames queued, and the queue's bound decides what is skipped.
 public final class ViewerConnection: Sendable {
     /// This relay's own key for it.
     public let number: UInt64
@@ -20,6 +23,7 @@ public final class ViewerConnection: Sendable {
     public let connectedAtMilliseconds: Int64
     /// When its watch token expires (Unix seconds), when the relay requires tokens.
     public let watchTokenExpiresAt: Int64?
+    let transport: any ViewerTransport
 
     /// Why the relay is closing this viewer (the socket task closes with it).
     public struct CloseRequest: Sendable, Equatable {
@@ -30,10 +34,12 @@ public final class ViewerConnection: Sendable {
     private struct Inner: Sendable {
         var topic: TopicName
         var stream: ViewerStreamState
-        var waiter: CheckedContinuation<ViewerDelivery?, Never>?
+        var closeWaiter: CheckedContinuation<Void, Never>?
         var closed = false
         var closeRequest: CloseRequest?
         var bytesWritten: Int64 = 0
+        /// Since when frames have waited for a socket that takes nothing.
+        var blockedSince: Int64?
         var liveDelayMilliseconds: Int64?
         var pageState: String?
     }
@@ -41,7 +47,7 @@ public final class ViewerConnection: Sendable {
     private let inner: Locked<Inner>
 
     init(number: UInt64, id: String, topic: TopicName, remoteAddress: String, remoteHost: String, userAgent: String, clientID: String,
-         connectedAtMilliseconds: Int64, watchTokenExpiresAt: Int64? = nil, maxQueuedBytes: Int) {
+         connectedAtMilliseconds: Int64, watchTokenExpiresAt: Int64? = nil, maxQueuedBytes: Int, transport: any ViewerTransport) {
         self.watchTokenExpiresAt = watchTokenExpiresAt
         self.number = number
         self.id = id
@@ -50,6 +56,7 @@ public final class ViewerConnection: Sendable {
         self.userAgent = userAgent
         self.clientID = clientID
         self.connectedAtMilliseconds = connectedAtMilliseconds
+        self.transport = transport
         self.inner = Locked(Inner(topic: topic, stream: ViewerStreamState(maxQueuedBytes: maxQueuedBytes)))
     }
 
@@ -58,20 +65,27 @@ public final class ViewerConnection: Sendable {
 
     func setTopic(_ topic: TopicName) { inner.withLock { $0.topic = topic } }
 
-    /// Offers a fragment (from the feed's thread). Never blocks.
+    /// Queues a fragment (from the feed, under its lock). Never blocks; call ``pump()`` or
+    /// ``Fanout/write(groups:metrics:)`` afterwards.
     @discardableResult
     func offer(_ fragment: StreamFragment, joinGroup: [StreamFragment] = []) -> ViewerStreamState.OfferResult {
-        update { $0.offer(fragment, joinGroup: joinGroup) }
+        inner.withLock { $0.stream.offer(fragment, joinGroup: joinGroup) }
     }
 
-    /// Queues a JSON control message.
+    /// Queues a JSON control message and has it written.
     public func send(notice: String) {
-        update { $0.enqueueNotice(notice) }
+        queue(notice: notice)
+        schedulePump()
+    }
+
+    /// Queues a JSON control message (written by the next pump).
+    func queue(notice: String) {
+        inner.withLock { $0.stream.enqueueNotice(notice) }
     }
 
     /// The viewer starts over at the next keyframe, with a reset.
     func restart() {
-        update { $0.restart() }
+        inner.withLock { $0.stream.restart() }
     }
 
     /// Fragments dropped because this viewer was too slow.
@@ -85,11 +99,6 @@ public final class ViewerConnection: Sendable {
         inner.withLock { ($0.liveDelayMilliseconds, $0.pageState) }
     }
 
-    /// Records that `bytes` were written to the socket.
-    public func didWrite(bytes: Int) {
-        inner.withLock { $0.bytesWritten += Int64(bytes) }
-    }
-
     /// The page reported its live delay and state.
     public func report(liveDelayMilliseconds: Int64?, state: String?) {
         inner.withLock {
@@ -101,53 +110,106 @@ public final class ViewerConnection: Sendable {
     /// Set when the relay decided to close this viewer (kick): the socket task closes with it.
     public var closeRequest: CloseRequest? { inner.withLock { $0.closeRequest } }
 
-    private func update<R>(_ body: (inout ViewerStreamState) -> R) -> R {
-        let (result, resume) = inner.withLock { inner -> (R, (CheckedContinuation<ViewerDelivery?, Never>, ViewerDelivery)?) in
-            let result = body(&inner.stream)
-            if let waiter = inner.waiter, let delivery = inner.stream.nextDelivery() {
-                inner.waiter = nil
-                return (result, (waiter, delivery))
-            }
-            return (result, nil)
-        }
-        if let (waiter, delivery) = resume { waiter.resume(returning: delivery) }
-        return result
+    /// How long frames have waited for a socket that takes nothing; nil when it keeps up.
+    public func blockedFor(nowMilliseconds: Int64) -> Int64? {
+        inner.withLock { $0.blockedSince.map { nowMilliseconds - $0 } }
     }
 
-    /// The next frame to write; waits until there is one. nil once the viewer is closed or the
-    /// calling task is cancelled.
-    public func next() async -> ViewerDelivery? {
-        if let ready = inner.withLock({ inner -> ViewerDelivery?? in
-            if inner.closed { return .some(nil) }
-            if let delivery = inner.stream.nextDelivery() { return .some(delivery) }
-            return nil
-        }) {
-            return ready
+    /// Has ``pump()`` run on the socket's thread.
+    public func schedulePump() {
+        transport.execute { [self] in _ = pump() }
+    }
+
+    /// What one pump wrote.
+    struct Written {
+        var frames = 0
+        var bytes = 0
+        /// Ingest time of the newest fragment written.
+        var newestIngestMilliseconds: Int64?
+        var topic: TopicName?
+    }
+
+    /// On the socket's thread: writes everything queued, if the socket takes it. Frames wait in
+    /// the queue while it does not (the queue's bound then skips the viewer ahead).
+    @discardableResult
+    func pump() -> Written {
+        guard transport.isWritable else {
+            inner.withLock { inner in
+                if inner.blockedSince == nil, inner.stream.queuedFrameCount > 0 { inner.blockedSince = currentMilliseconds() }
+            }
+            return Written()
         }
-        return await withTaskCancellationHandler {
+        var written = Written()
+        // One frame at a time, so nothing is gathered (or allocated) per viewer; the lock is
+        // uncontended but for the feed queueing the next fragment.
+        while let frame = inner.withLock({ inner -> ViewerFrame? in
+            inner.blockedSince = nil
+            written.topic = inner.topic
+            guard !inner.closed, let delivery = inner.stream.nextDelivery() else { return nil }
+            if case .binary(let buffer) = delivery.frame {
+                written.bytes += buffer.readableBytes
+                inner.bytesWritten += Int64(buffer.readableBytes)
+                if let ingest = delivery.ingestMilliseconds { written.newestIngestMilliseconds = ingest }
+            }
+            return delivery.frame
+        }) {
+            transport.write(frame)
+            written.frames += 1
+        }
+        if written.frames > 0 { transport.flush() }
+        return written
+    }
+
+    /// Waits until the viewer is closed (by the relay, or because the calling task is cancelled).
+    public func waitUntilClosed() async {
+        await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let immediate = inner.withLock { inner -> ViewerDelivery?? in
-                    if inner.closed || Task.isCancelled { return .some(nil) }
-                    if let delivery = inner.stream.nextDelivery() { return .some(delivery) }
-                    inner.waiter = continuation
-                    return nil
+                let closedAlready = inner.withLock { inner -> Bool in
+                    if inner.closed || Task.isCancelled { return true }
+                    inner.closeWaiter = continuation
+                    return false
                 }
-                if let immediate { continuation.resume(returning: immediate) }
+                if closedAlready { continuation.resume() }
             }
         } onCancel: {
             close()
         }
     }
 
-    /// Ends the viewer: a waiting ``next()`` returns nil. With a request, the socket task closes
-    /// the WebSocket with its code and reason. Idempotent; the first request wins.
+    /// Ends the viewer: nothing more is written, and ``waitUntilClosed()`` returns. With a request,
+    /// the socket task closes the WebSocket with its code and reason. Idempotent; the first
+    /// request wins.
     public func close(_ request: CloseRequest? = nil) {
-        let waiter = inner.withLock { inner -> CheckedContinuation<ViewerDelivery?, Never>? in
+        let waiter = inner.withLock { inner -> CheckedContinuation<Void, Never>? in
             inner.closed = true
             if inner.closeRequest == nil { inner.closeRequest = request }
-            defer { inner.waiter = nil }
-            return inner.waiter
+            defer { inner.closeWaiter = nil }
+            return inner.closeWaiter
         }
-        waiter?.resume(returning: nil)
+        waiter?.resume()
+    }
+}
+
+/// Writes queued frames to many viewers: one task per executor (event loop), each pumping its
+/// viewers, with metrics recorded once per task rather than per viewer.
+enum Fanout {
+    /// `groups`: viewers grouped by their transport's executor.
+    static func write(groups: [[ViewerConnection]], metrics: TopicMetrics) {
+        for group in groups {
+            guard let executor = group.first?.transport else { continue }
+            executor.execute {
+                var bytes: [TopicName: Int] = [:]
+                var newest: [TopicName: Int64] = [:]
+                for viewer in group {
+                    let written = viewer.pump()
+                    guard let topic = written.topic, written.bytes > 0 else { continue }
+                    bytes[topic, default: 0] += written.bytes
+                    if let ingest = written.newestIngestMilliseconds { newest[topic] = max(newest[topic] ?? ingest, ingest) }
+                }
+                let now = currentMilliseconds()
+                for (topic, count) in bytes { metrics.recordOut(topic: topic.value, bytes: count) }
+                for (topic, ingest) in newest { metrics.recordLatency(topic: topic.value, stage: .written, milliseconds: now - ingest) }
+            }
+        }
     }
 }

@@ -1,12 +1,15 @@
-/// A WebSocket message for a viewer: a JSON control message or WebM bytes to append.
+import NIOCore
+
+/// A WebSocket message for a viewer: a JSON control message or WebM bytes to append. A
+/// fragment's bytes are one buffer shared by every viewer's frame.
 public enum ViewerFrame: Sendable, Equatable {
     case text(String)
-    case binary([UInt8])
+    case binary(ByteBuffer)
 
     var byteCount: Int {
         switch self {
         case .text(let s): s.utf8.count
-        case .binary(let b): b.count
+        case .binary(let b): b.readableBytes
         }
     }
 }

@@ -1,4 +1,5 @@
 import DequeModule
+import NIOCore
 import WebM
 
 /// The fan-out decisions for one viewer, free of I/O: which frames it gets for each fragment of
@@ -64,13 +65,13 @@ public struct ViewerStreamState: Sendable {
             return .queued
         }
         var overflowDrop = 0
-        if queuedBytes + fragment.bytes.count + (fragment.initSegment?.count ?? 0) > maxQueuedBytes, !queue.isEmpty {
+        if queuedBytes + fragment.payload.readableBytes + (fragment.initSegment?.count ?? 0) > maxQueuedBytes, !queue.isEmpty {
             overflowDrop = dropQueue()
         }
         let result: OfferResult
         switch phase {
         case .streaming(let session) where session == fragment.session:
-            enqueue(.binary(fragment.bytes), ingestMilliseconds: fragment.ingestMilliseconds)
+            enqueue(.binary(fragment.payload), ingestMilliseconds: fragment.ingestMilliseconds)
             result = .queued
         case .streaming, .waitingForKeyframe:
             guard fragment.isKeyframe, let initSegment = fragment.initSegment else {
@@ -84,10 +85,10 @@ public struct ViewerStreamState: Sendable {
             } else {
                 let mimeType = WebMInitSegment(bytes: initSegment, tracks: WebMInitSegment.parseTracks(in: initSegment)).mimeType
                 enqueue(.text(ViewerNotice.reset(session: fragment.session, mimeType: mimeType)))
-                enqueue(.binary(initSegment), startsSession: fragment.session)
+                enqueue(.binary(ByteBuffer(bytes: initSegment)), startsSession: fragment.session)
             }
             skippedSinceLastDelivery = 0
-            enqueue(.binary(fragment.bytes), ingestMilliseconds: fragment.ingestMilliseconds)
+            enqueue(.binary(fragment.payload), ingestMilliseconds: fragment.ingestMilliseconds)
             phase = .streaming(session: fragment.session)
             result = .queued
         }

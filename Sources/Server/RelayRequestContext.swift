@@ -83,6 +83,9 @@ final class WeakChannel: @unchecked Sendable {
         self.channel = channel
     }
 
+    /// The channel, while it exists.
+    var current: (any Channel)? { channel }
+
     /// Closes the connection at once, if it is still open.
     func close() {
         channel?.close(promise: nil)

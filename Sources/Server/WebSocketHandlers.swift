@@ -154,10 +154,12 @@ struct WebSocketHandlers: Sendable {
         defer { connections.unregister(token) }
         let viewer: ViewerConnection
         do {
+            guard let channel = request.channel.current else { return }
             let topic = try TopicName(request.topic)
             let client = String((request.query("client") ?? "").prefix(64))
             viewer = try await relay.openViewer(topic: topic, token: request.query("token"), remoteAddress: connection.remote,
-                                                remoteHost: connection.host, userAgent: connection.userAgent, clientID: client)
+                                                remoteHost: connection.host, userAgent: connection.userAgent, clientID: client,
+                                                transport: ChannelViewerTransport(channel: channel))
         } catch {
             await connection.close(with: error)
             return
@@ -167,9 +169,7 @@ struct WebSocketHandlers: Sendable {
             await connection.close(with: .shuttingDown)
         }
         defer { relay.closeViewer(viewer) }
-        let metrics = relay.metrics
         let limits = self.limits
-        let writing = WriteClock()
         let ending: WatchEnding = await withTaskGroup(of: WatchEnding.self) { group in
             group.addTask {
                 // Viewers send their live delay; reading also tells us when the socket closes.
@@ -193,27 +193,9 @@ struct WebSocketHandlers: Sendable {
                 return .clientGone
             }
             group.addTask {
-                while let delivery = await viewer.next() {
-                    do {
-                        writing.begin(currentMilliseconds())
-                        defer { writing.end() }
-                        switch delivery.frame {
-                        case .binary(let bytes):
-                            try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
-                            let topic = viewer.topic.value
-                            metrics.recordOut(topic: topic, bytes: bytes.count)
-                            if let ingest = delivery.ingestMilliseconds {
-                                metrics.recordLatency(topic: topic, stage: .written, milliseconds: currentMilliseconds() - ingest)
-                            }
-                            viewer.didWrite(bytes: bytes.count)
-                        case .text(let text):
-                            try await outbound.write(.text(text))
-                        }
-                    } catch {
-                        return .clientGone
-                    }
-                }
-                // Closed by the relay (a kick): send the close frame from here.
+                // The relay's fan-out writes the frames (see ChannelViewerTransport); this task
+                // waits for the relay to close the viewer (a kick) and sends the close frame.
+                await viewer.waitUntilClosed()
                 guard let closing = viewer.closeRequest else { return .clientGone }
                 request.logger.notice("closing viewer \(viewer.id): \(closing.reason)", metadata: ["code": "\(closing.code)"])
                 await connection.close(code: closing.code, reason: closing.reason)
@@ -224,9 +206,11 @@ struct WebSocketHandlers: Sendable {
                 // not read a close frame either.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(500))
-                    if let busy = writing.busyFor(now: currentMilliseconds()), busy > Int64(limits.stalledViewerSeconds) * 1000 {
+                    if let blocked = viewer.blockedFor(nowMilliseconds: currentMilliseconds()), blocked > Int64(limits.stalledViewerSeconds) * 1000 {
                         return .stalled
                     }
+                    // Frames left waiting while the socket was full go out once it drains.
+                    viewer.schedulePump()
                 }
                 return .clientGone
             }
@@ -339,21 +323,5 @@ struct Connection: Sendable {
     /// Cuts the TCP connection at once (pending writes fail).
     func abort() {
         request.channel.close()
-    }
-}
-
-/// When the write in progress to a viewer began, read by its stall watchdog. Set around every
-/// write, so lock-free.
-final class WriteClock: Sendable {
-    private let startedAt = Atomic<Int64>(0)
-
-    func begin(_ nowMilliseconds: Int64) { startedAt.store(nowMilliseconds, ordering: .relaxed) }
-
-    func end() { startedAt.store(0, ordering: .relaxed) }
-
-    /// How long the write in progress has taken so far; nil between writes.
-    func busyFor(now nowMilliseconds: Int64) -> Int64? {
-        let started = startedAt.load(ordering: .relaxed)
-        return started == 0 ? nil : nowMilliseconds - started
     }
 }
