@@ -57,6 +57,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Event loop threads of the load generator.")
     var clientThreads = 2
 
+    @Option(name: .customLong("relay-argument"), parsing: .unconditionalSingleValue, help: "An extra argument for every relay (repeatable), e.g. --relay-argument=--kafka-property=fetch.wait.max.ms=50.")
+    var relayArguments: [String] = []
+
     func run() async throws {
         let serverPath = server ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kvb-server").path
         guard FileManager.default.isExecutableFile(atPath: serverPath) else { throw BenchError("no kvb-server at \(serverPath) (build it, or pass --server)") }
@@ -80,7 +83,7 @@ struct LoadCommand: AsyncParsableCommand {
         print(LoadResult.header)
         for scenario in scenarios {
             let result = try await LoadRun(scenario: scenario, label: label, server: serverPath, stream: stream,
-                                           clientThreads: clientThreads).run()
+                                           clientThreads: clientThreads, extraRelayArguments: relayArguments).run()
             print(result.row)
             if let problem = result.firstMismatch { print("    first mismatch: \(problem)") }
             results.append(result)
@@ -124,6 +127,7 @@ struct LoadRun {
     let server: String
     let stream: PublishedStream
     let clientThreads: Int
+    var extraRelayArguments: [String] = []
 
     /// Lifts the per-relay limits out of the way of the load; everything else is the relay's default.
     static let relayArguments = [
@@ -133,7 +137,7 @@ struct LoadRun {
 
     func run() async throws -> LoadResult {
         let logs = URL(fileURLWithPath: "bench-results/logs/\(label)-\(scenario.name.replacingOccurrences(of: " ", with: "-"))")
-        let cluster = try KvbCluster.start(server: server, relays: scenario.relays, relayArguments: Self.relayArguments, logs: logs)
+        let cluster = try KvbCluster.start(server: server, relays: scenario.relays, relayArguments: Self.relayArguments + extraRelayArguments, logs: logs)
         defer { cluster.stop() }
         let clients = LoadClients(threads: clientThreads)
         let topics = (0..<scenario.topicCount).map { String(format: "bench-%03d", $0) }

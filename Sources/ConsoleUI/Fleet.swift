@@ -13,6 +13,8 @@ public struct Fleet: Sendable {
     /// ... and for this long is dropped.
     public var dropAfterMilliseconds: Int64 = 15_000
     public private(set) var relays: [String: Entry] = [:]
+    /// Relays that list their viewers a page per document: the latest of each page, by index.
+    private var viewerPages: [String: [Int: (viewers: [SessionStatus], receivedAtMilliseconds: Int64)]] = [:]
     /// Recent `written` p50 latency per "relay/topic", newest last.
     public private(set) var latencyHistory: [String: [Double]] = [:]
     public static let historyLength = 60
@@ -22,6 +24,18 @@ public struct Fleet: Sendable {
     public mutating func apply(_ status: RelayStatus, receivedAtMilliseconds: Int64) {
         if let existing = relays[status.relay], existing.status.sentAtMilliseconds > status.sentAtMilliseconds { return }
         relays[status.relay] = Entry(status: status, receivedAtMilliseconds: receivedAtMilliseconds)
+        if let page = status.viewerPage, page.count > 0, page.index >= 0, page.index < page.count {
+            // A page is kept until it comes round again; pages past the count, or not seen for a
+            // whole round (and a margin), are gone.
+            var pages = viewerPages[status.relay] ?? [:]
+            pages[page.index] = (status.sessions.filter { $0.role == .viewer }, receivedAtMilliseconds)
+            let round = Int64(min(page.count, 10_000)) * 1_000 + 5_000
+            viewerPages[status.relay] = pages.filter {
+                $0.key < page.count && receivedAtMilliseconds.saturatingSubtract($0.value.receivedAtMilliseconds) <= round
+            }
+        } else {
+            viewerPages[status.relay] = nil
+        }
         for topic in status.topics {
             let key = "\(status.relay)/\(topic.name)"
             let value = topic.latency.first { $0.stage == .written }?.p50 ?? topic.latency.first { $0.stage == .consumed }?.p50
@@ -38,6 +52,7 @@ public struct Fleet: Sendable {
     public mutating func expire(nowMilliseconds: Int64) {
         for (id, entry) in relays where nowMilliseconds.saturatingSubtract(entry.receivedAtMilliseconds) > dropAfterMilliseconds {
             relays[id] = nil
+            viewerPages[id] = nil
             latencyHistory = latencyHistory.filter { !$0.key.hasPrefix(id + "/") }
         }
     }
@@ -55,9 +70,17 @@ public struct Fleet: Sendable {
         Array(Set(relays.values.flatMap { $0.status.topics.map(\.name) })).sorted()
     }
 
-    /// All sessions with their relay.
+    /// All sessions with their relay: for a relay that lists its viewers in pages, its publishers
+    /// and the viewers of every page seen (each once).
     public var sessions: [(relay: String, session: SessionStatus)] {
-        sortedRelays.flatMap { entry in entry.status.sessions.map { (entry.status.relay, $0) } }
+        sortedRelays.flatMap { entry -> [(relay: String, session: SessionStatus)] in
+            let relay = entry.status.relay
+            guard let pages = viewerPages[relay] else { return entry.status.sessions.map { (relay, $0) } }
+            var seen = Set<String>()
+            let publishers = entry.status.sessions.filter { $0.role == .publisher }
+            let viewers = pages.sorted { $0.key < $1.key }.flatMap(\.value.viewers).filter { seen.insert($0.id).inserted }
+            return (publishers + viewers).map { (relay, $0) }
+        }
     }
 
     /// A topic summed over relays: rates add up, lag and latency take the worst relay.

@@ -74,7 +74,8 @@ public struct Table: Sendable, Equatable {
                 let inRate = s.topics.reduce(0) { $0 + $1.inBytesPerSecond }
                 let outRate = s.topics.reduce(0) { $0 + $1.outBytesPerSecond }
                 let publishers = s.sessions.filter { $0.role == .publisher }.count
-                let viewers = s.sessions.filter { $0.role == .viewer }.count
+                // A relay with many viewers lists them a page per document; it gives the total.
+                let viewers = s.viewerPage.map(\.viewers) ?? s.sessions.filter { $0.role == .viewer }.count
                 let uptime = Format.duration(milliseconds: now.saturatingSubtract(s.startedAtMilliseconds))
                 return Row(
                     cells: [s.relay, s.address, uptime, "\(publishers)",
@@ -84,7 +85,7 @@ public struct Table: Sendable, Equatable {
                               ("started", uptime + " ago"),
                               ("last report", Format.duration(milliseconds: now.saturatingSubtract(entry.receivedAtMilliseconds)) + " ago"),
                               ("topics", s.topics.map(\.name).joined(separator: ", ")),
-                              ("sessions", "\(s.sessions.count)")]
+                              ("sessions", "\(publishers + viewers)" + (s.viewerPage.map { " (viewers listed in \($0.count) pages, one per report)" } ?? ""))]
                 )
             }
             return Table(columns: columns, rows: rows)

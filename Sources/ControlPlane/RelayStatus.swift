@@ -14,6 +14,9 @@ public struct RelayStatus: Codable, Sendable, Equatable {
     public var commands: CommandIntake?
     /// Why the relay cannot reach Kafka right now (absent while it can).
     public var kafkaProblem: String?
+    /// When the relay has more viewers than one document lists: which page of them `sessions`
+    /// holds (publishers are always all listed). Absent when every viewer is listed.
+    public var viewerPage: ViewerPage?
 
     public init(relay: String, address: String, startedAtMilliseconds: Int64, sentAtMilliseconds: Int64,
                 sessions: [SessionStatus], topics: [TopicStatus], commands: CommandIntake? = nil, kafkaProblem: String? = nil) {
@@ -32,6 +35,23 @@ public struct RelayStatus: Codable, Sendable, Equatable {
 /// applies none), how many it applied, and how many it refused, by reason (`unsigned`,
 /// `bad_signature`, `replayed`, `stale`, `future`, `over_capacity`, `unreadable`,
 /// `no_operator_key`).
+/// One page of a relay's viewers: pages go round, one per status document, so a console that
+/// keeps the latest of each page knows every viewer while each document stays small.
+public struct ViewerPage: Codable, Sendable, Equatable {
+    /// This page, from 0.
+    public var index: Int
+    /// How many pages there are now.
+    public var count: Int
+    /// Viewers on the relay in all.
+    public var viewers: Int
+
+    public init(index: Int, count: Int, viewers: Int) {
+        self.index = index
+        self.count = count
+        self.viewers = viewers
+    }
+}
+
 public struct CommandIntake: Codable, Sendable, Equatable {
     public var operatorKey: Bool
     public var applied: Int64

@@ -30,17 +30,33 @@ extension Relay {
                                           bytes: bytes, bitrate: bitrate(id, bytes)))
         }
         var viewerDelays: [String: [Int64]] = [:]
+        var viewerSessions: [SessionStatus] = []
         for feed in feeds.values {
             for viewer in feed.viewers {
                 let report = viewer.pageReport
                 let bytes = viewer.bytesWritten
                 if let delay = report.liveDelayMilliseconds { viewerDelays[viewer.topic.value, default: []].append(delay) }
-                sessions.append(SessionStatus(id: viewer.id, role: .viewer, topic: viewer.topic.value, remoteAddress: viewer.remoteAddress,
+                viewerSessions.append(SessionStatus(id: viewer.id, role: .viewer, topic: viewer.topic.value, remoteAddress: viewer.remoteAddress,
                                               userAgent: viewer.userAgent, connectedAtMilliseconds: viewer.connectedAtMilliseconds,
                                               bytes: bytes, bitrate: bitrate(viewer.id, bytes), skipped: Int64(viewer.skippedForSlowness),
                                               liveDelayMilliseconds: report.liveDelayMilliseconds,
                                               state: paused.contains(viewer.topic) ? "paused" : report.state))
             }
+        }
+        // Past a page of viewers, each document lists the next page (by id, so pages hold still).
+        var viewerPage: ViewerPage?
+        let perPage = max(1, settings.statusViewersPerPage)
+        if viewerSessions.count > perPage {
+            let pages = (viewerSessions.count + perPage - 1) / perPage
+            let index = state.withLock { state -> Int in
+                defer { state.nextViewerPage = (state.nextViewerPage + 1) % pages }
+                return state.nextViewerPage % pages
+            }
+            viewerSessions.sort { $0.id < $1.id }
+            sessions += viewerSessions[(index * perPage)..<min(viewerSessions.count, (index + 1) * perPage)]
+            viewerPage = ViewerPage(index: index, count: pages, viewers: viewerSessions.count)
+        } else {
+            sessions += viewerSessions
         }
         var names = Set(feeds.keys.map(\.value)).union(publishers.map(\.topic.value)).union(snapshot.keys)
         names.formUnion(paused.map(\.value))
@@ -66,8 +82,10 @@ extension Relay {
             $0.bytesAtLastStatus = bytesNow
             $0.lastStatusMilliseconds = now
         }
-        return RelayStatus(relay: settings.relayID, address: address, startedAtMilliseconds: startedAtMilliseconds,
-                           sentAtMilliseconds: now, sessions: sessions, topics: topics, kafkaProblem: kafkaProblem)
+        var status = RelayStatus(relay: settings.relayID, address: address, startedAtMilliseconds: startedAtMilliseconds,
+                                 sentAtMilliseconds: now, sessions: sessions, topics: topics, kafkaProblem: kafkaProblem)
+        status.viewerPage = viewerPage
+        return status
     }
 
     // MARK: - Topics

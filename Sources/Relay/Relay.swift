@@ -49,6 +49,8 @@ public final class Relay: Sendable {
         /// Bytes per session at the previous status, for bitrates.
         var bytesAtLastStatus: [String: Int64] = [:]
         var lastStatusMilliseconds: Int64 = 0
+        /// The page of viewers the next status document lists.
+        var nextViewerPage = 0
         var nextSessionNumber: UInt32 = 1
         var nextViewerNumber: UInt64 = 1
         var shuttingDown = false

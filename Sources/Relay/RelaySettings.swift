@@ -18,6 +18,9 @@ public struct RelaySettings: Sendable {
     public var feedLingerMilliseconds: Int64 = 5_000
     /// How long a kicked viewer's client id and address are refused.
     public var kickBanMilliseconds: Int64 = 60_000
+    /// Viewers listed per status document; past this they are listed a page per document, in
+    /// turn (publishers are always listed). Keeps the document far below a broker's 1 MB limit.
+    public var statusViewersPerPage = 250
     /// Every limit, with its default.
     public var limits = RelayLimits()
     /// Who may publish and watch what.

@@ -36,6 +36,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
+    @Option(help: "Viewers listed per status document; past this each document lists the next page of them.")
+    var statusViewersPerPage = RelaySettings(relayID: "").statusViewersPerPage
+
     @OptionGroup(title: "Security") var security: SecurityOptions
 
     @OptionGroup(title: "Limits") var limits: LimitOptions
@@ -89,6 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
         settings.limits = limits.limits
         settings.access = access
         settings.operatorKey = operatorKey?.key
+        settings.statusViewersPerPage = max(1, statusViewersPerPage)
         if !access.publishKeys.isOpen { logger.info("publishing needs a key: \(access.publishKeys.entries.count) key(s) for \(access.publishKeys.entries.map(\.pattern.text).joined(separator: ", "))") }
         if access.watchTokens != nil { logger.info("watching needs a signed token (kvb-server token --topic T)") }
         if let throttle = environment["KVB_CONSUMER_THROTTLE_MS"].flatMap(Int.init), throttle > 0 {
