@@ -32,6 +32,8 @@ public final class Relay: Sendable {
     let clusterTopics: ClusterTopics
     /// The one consumer that reads every watched topic.
     let reader: TopicReader
+    /// Drains and times out viewers' sockets.
+    let sweeper = ViewerSweeper()
 
     struct State: Sendable {
         var publishers: [TopicName: PublishSession] = [:]
@@ -100,6 +102,10 @@ public final class Relay: Sendable {
         }
         health.start()
         reader.start()
+        let state = self.state
+        sweeper.start(stallMilliseconds: Int64(settings.limits.stalledViewerSeconds) * 1000) {
+            state.withLock { $0.feeds.values.flatMap(\.viewers) }
+        }
     }
 
     // MARK: - Shutdown
@@ -122,8 +128,10 @@ public final class Relay: Sendable {
         let health = self.health
         let logger = self.logger
         let reader = self.reader
+        let sweeper = self.sweeper
         await runBlocking {
             health.stop()
+            sweeper.stop()
             for feed in feeds { feed.close() }
             reader.close()
             if !producer.flush(timeoutMilliseconds: timeoutMilliseconds) {

@@ -37,6 +37,8 @@ public final class ViewerConnection: Sendable {
         var closeWaiter: CheckedContinuation<Void, Never>?
         var closed = false
         var closeRequest: CloseRequest?
+        /// Closed because its socket took nothing for the stall timeout.
+        var stalled = false
         var bytesWritten: Int64 = 0
         /// Since when frames have waited for a socket that takes nothing.
         var blockedSince: Int64?
@@ -113,6 +115,32 @@ public final class ViewerConnection: Sendable {
     /// How long frames have waited for a socket that takes nothing; nil when it keeps up.
     public func blockedFor(nowMilliseconds: Int64) -> Int64? {
         inner.withLock { $0.blockedSince.map { nowMilliseconds - $0 } }
+    }
+
+    /// Closed because its socket took nothing for the stall timeout (the socket task cuts the
+    /// connection: it would not read a close frame either).
+    public var isStalled: Bool { inner.withLock { $0.stalled } }
+
+    /// The relay's periodic look at a viewer (``ViewerSweeper``): closes it as stalled when its
+    /// frames have waited longer than `stallMilliseconds`, and otherwise has frames that waited
+    /// for a full socket written, now that it may have drained.
+    func sweep(nowMilliseconds: Int64, stallMilliseconds: Int64) {
+        enum Verdict { case fine, pump, stalled(CheckedContinuation<Void, Never>?) }
+        let verdict = inner.withLock { inner -> Verdict in
+            guard !inner.closed else { return .fine }
+            if let since = inner.blockedSince, nowMilliseconds - since > stallMilliseconds {
+                inner.stalled = true
+                inner.closed = true
+                defer { inner.closeWaiter = nil }
+                return .stalled(inner.closeWaiter)
+            }
+            return inner.stream.queuedFrameCount > 0 ? .pump : .fine
+        }
+        switch verdict {
+        case .fine: break
+        case .pump: schedulePump()
+        case .stalled(let waiter): waiter?.resume()
+        }
     }
 
     /// Has ``pump()`` run on the socket's thread.

@@ -194,25 +194,14 @@ struct WebSocketHandlers: Sendable {
             }
             group.addTask {
                 // The relay's fan-out writes the frames (see ChannelViewerTransport); this task
-                // waits for the relay to close the viewer (a kick) and sends the close frame.
+                // waits for the relay to close the viewer: a kick (then it sends the close frame),
+                // or a socket that took nothing for the stall timeout.
                 await viewer.waitUntilClosed()
+                if viewer.isStalled { return .stalled }
                 guard let closing = viewer.closeRequest else { return .clientGone }
                 request.logger.notice("closing viewer \(viewer.id): \(closing.reason)", metadata: ["code": "\(closing.code)"])
                 await connection.close(code: closing.code, reason: closing.reason)
                 return .closedByRelay
-            }
-            group.addTask {
-                // A viewer whose socket takes nothing for the stall timeout is cut off: it would
-                // not read a close frame either.
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(500))
-                    if let blocked = viewer.blockedFor(nowMilliseconds: currentMilliseconds()), blocked > Int64(limits.stalledViewerSeconds) * 1000 {
-                        return .stalled
-                    }
-                    // Frames left waiting while the socket was full go out once it drains.
-                    viewer.schedulePump()
-                }
-                return .clientGone
             }
             let first = await group.next() ?? .clientGone
             switch first {
@@ -224,8 +213,7 @@ struct WebSocketHandlers: Sendable {
                     try? await Task.sleep(for: .seconds(5))
                     return .clientGone
                 }
-                var next = await group.next()
-                while case .stalled? = next { next = await group.next() }
+                _ = await group.next()
             case .refused, .stalled, .clientGone:
                 break
             }
