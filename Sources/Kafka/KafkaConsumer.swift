@@ -73,6 +73,24 @@ public final class KafkaConsumer: Sendable {
         try Self.check(try handle.use { rd_kafka_incremental_unassign($0, list) }, context: "could not remove partitions from the assignment")
     }
 
+    /// Stops fetching these partitions (they stay assigned, at their positions).
+    public func pause(_ partitions: [(topic: String, partition: Int32)]) throws(KafkaError) {
+        try changeFetching(partitions, pause: true)
+    }
+
+    /// Fetches these partitions again, from where they were paused.
+    public func resume(_ partitions: [(topic: String, partition: Int32)]) throws(KafkaError) {
+        try changeFetching(partitions, pause: false)
+    }
+
+    private func changeFetching(_ partitions: [(topic: String, partition: Int32)], pause: Bool) throws(KafkaError) {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for entry in partitions { rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition) }
+        let err = try handle.use { pause ? rd_kafka_pause_partitions($0, list) : rd_kafka_resume_partitions($0, list) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: pause ? "could not pause partitions" : "could not resume partitions") }
+    }
+
     private static func check(_ error: OpaquePointer?, context: String) throws(KafkaError) {
         guard let error else { return }
         defer { rd_kafka_error_destroy(error) }

@@ -28,7 +28,11 @@ public final class ControlPlaneAgent: Sendable {
         self.intervalMilliseconds = intervalMilliseconds
         self.records = SignedRecords(operatorKey: relay.settings.operatorKey)
         self.gate = Locked(CommandGate(operatorKey: relay.settings.operatorKey != nil))
-        self.consumer = try KafkaConsumer(configuration: relay.kafka, logger: logger)
+        // Statuses come once a second and commands are rare: fetching every 100 ms (rather than the
+        // media consumer's 5) is quick enough and keeps an idle relay idle.
+        var kafka = relay.kafka
+        if kafka.properties["fetch.wait.max.ms"] == nil { kafka.properties["fetch.wait.max.ms"] = "100" }
+        self.consumer = try KafkaConsumer(configuration: kafka, logger: logger)
     }
 
     /// Creates the control topics if needed and starts both loops. Blocking: call off the pool.

@@ -55,6 +55,8 @@ extension Relay {
             return session
         }
         sessions.withLock { $0[session.number] = session }
+        // Viewers here of an idle topic get the new stream at once.
+        reader.wake(topic.value)
         logger.info("publisher connected", metadata: ["topic": "\(topic)", "session": "\(session.id)", "remote": "\(remoteAddress)"])
         return session
     }

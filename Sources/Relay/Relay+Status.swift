@@ -2,6 +2,7 @@ import ControlPlane
 import Foundation
 import Kafka
 import Logging
+import Metrics
 
 /// What the relay reports: its status document, the fleet's topics, recent Kafka errors.
 extension Relay {
@@ -82,6 +83,8 @@ extension Relay {
             $0.bytesAtLastStatus = bytesNow
             $0.lastStatusMilliseconds = now
         }
+        Gauge(label: "kvb_watched_topics").record(reader.watchedTopicCount)
+        Gauge(label: "kvb_idle_topics_not_fetched").record(reader.pausedTopics.count)
         var status = RelayStatus(relay: settings.relayID, address: address, startedAtMilliseconds: startedAtMilliseconds,
                                  sentAtMilliseconds: now, sessions: sessions, topics: topics, kafkaProblem: kafkaProblem)
         status.viewerPage = viewerPage
@@ -133,6 +136,8 @@ extension Relay {
                         continue
                     }
                 }
+                // Not fetched any more once probed.
+                try? consumer.assign([])
                 guard let last else { return .foreign }
                 return StreamFragment(last).map(TopicContents.kvb) ?? .foreign
             }

@@ -94,7 +94,17 @@ public final class Relay: Sendable {
                 metrics.recordLatency(topic: report.topic, stage: .acknowledged, milliseconds: currentMilliseconds() - ingest)
             }
         }
-        self.reader = try TopicReader(kafka: kafka, throttleMilliseconds: settings.consumerThrottleMilliseconds, logger: logger)
+        // Topics with a publisher here or on a peer that reported in the last 3 s.
+        let state = self.state
+        let peers = self.peers
+        self.reader = try TopicReader(kafka: kafka, throttleMilliseconds: settings.consumerThrottleMilliseconds, logger: logger) {
+            let now = currentMilliseconds()
+            let local = state.withLock { Set($0.publishers.keys.map(\.value)) }
+            let remote = peers.withLock { peers in
+                peers.values.filter { now - $0.receivedAt < 3_000 }.flatMap { $0.status.topics.filter { $0.publishers > 0 }.map(\.name) }
+            }
+            return local.union(remote)
+        }
         if let createTopic {
             self.createTopic = createTopic
         } else {
@@ -102,7 +112,6 @@ public final class Relay: Sendable {
         }
         health.start()
         reader.start()
-        let state = self.state
         sweeper.start(stallMilliseconds: Int64(settings.limits.stalledViewerSeconds) * 1000) {
             state.withLock { $0.feeds.values.flatMap(\.viewers) }
         }

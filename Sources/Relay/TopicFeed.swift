@@ -22,6 +22,8 @@ final class TopicFeed: Sendable {
     private let state: Locked<FeedState>
     /// The reader has started reading the topic at its starting offset.
     private let located = Atomic<Bool>(false)
+    /// When the feed started or last read a record (ms since the epoch), for idle detection.
+    private let lastRecord = Atomic<Int64>(currentMilliseconds())
 
     struct FeedState: Sendable {
         var viewers: [UInt64: ViewerConnection] = [:]
@@ -81,10 +83,10 @@ final class TopicFeed: Sendable {
             return .retry(afterMilliseconds: 500)
         case false?:
             // Nothing to catch up on: viewers are told to wait, and the topic is read from its
-            // first record once it exists.
+            // first record once it exists (the reader looks again sooner when a publisher starts).
             state.withLock { $0.waitedForTopic = true }
             finishCatchingUp()
-            return .retry(afterMilliseconds: 250)
+            return .retry(afterMilliseconds: 1_000)
         case true?:
             break
         }
@@ -128,8 +130,15 @@ final class TopicFeed: Sendable {
         if isNew { logger.warning("\(message)") }
     }
 
+    /// When the feed started or last read a record.
+    var lastRecordMilliseconds: Int64 { lastRecord.load(ordering: .relaxed) }
+
+    /// Still reading back for the latest join point.
+    var isCatchingUp: Bool { state.withLock { $0.catchingUp } }
+
     /// A record of the topic (on the reader's poll thread).
     func consumed(_ message: KafkaMessage) {
+        lastRecord.store(currentMilliseconds(), ordering: .relaxed)
         guard let fragment = StreamFragment(message) else {
             Counter(label: "kvb_unreadable_records_total").increment()
             noteError("ignoring records without kvb headers (first at offset \(message.offset))")

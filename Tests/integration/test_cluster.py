@@ -7,6 +7,7 @@ import json
 import time
 
 from kvbharness import Publisher, Viewer, assert_late_join, http_get, load_fixture, looped, wait_until
+from kvbharness.trust import counter
 
 
 async def test_relays_share_a_broker_process(kvb, topic):
@@ -73,3 +74,38 @@ async def test_topic_list_answers_promptly(kvb):
     slow = [(path, seconds) for path, seconds in timings if seconds > 3]
     assert not slow, (f"RELAY BUG: listing 20 topics took {slow} s: each topic costs serial Kafka round trips "
                       "(watermarks + reading its newest record)")
+
+
+async def test_an_idle_watched_topic_wakes_for_a_new_stream(kvb, topic):
+    """A topic watched on relay 2 whose publisher (on relay 1) went away stops being fetched once
+    it is quiet; when a publisher comes back, relay 2's viewer gets the new stream from its first
+    byte, exactly, within a couple of seconds. A brand-new topic watched before it exists too."""
+    broker = await asyncio.to_thread(kvb.start_broker)
+    relay1 = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)
+    relay2 = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)
+    fixture = load_fixture("vp8-opus")
+    waiting = await Viewer.open(relay2.url, topic + "-new")  # the topic does not exist yet
+    viewer = await Viewer.open(relay2.url, topic)
+    try:
+        async with await Publisher.open(relay1.url, topic) as first:
+            await first.send_chunks(fixture.chunks, 0.02)
+        await viewer.wait_for_stream(0, min_media=len(fixture.data) - len(fixture.init_segment), timeout=15)
+        await wait_until(lambda: viewer.streams[0].ended, 10, lambda: f"'ended' ({viewer.describe()})")
+        # Quiet for longer than the reader's 3 s (and its 1 s check): relay 2 stops fetching it.
+        await wait_until(lambda: counter(relay2, "kvb_idle_topics_not_fetched") >= 1, 10,
+                         "relay 2 stops fetching the quiet topic (kvb_idle_topics_not_fetched)")
+        for target, watcher in ((topic, viewer), (topic + "-new", waiting)):
+            index = len(watcher.streams)
+            started = time.monotonic()
+            async with await Publisher.open(relay1.url, target) as publisher:
+                sending = asyncio.create_task(publisher.send_chunks(fixture.chunks, 0.1))
+                stream = await watcher.wait_for_stream(index, min_media=1, timeout=10)
+                print(f"{target}: first media {(stream.frames[0][0] - started) * 1000:.0f} ms after the publisher connected")
+                assert stream.frames[0][0] - started < 4, f"the idle topic woke late: {watcher.describe()}"
+                await sending
+            await wait_until(lambda: watcher.streams[index].ended, 10, lambda: f"'ended' ({watcher.describe()})")
+            got = watcher.streams[index]
+            assert got.init + bytes(got.media) == fixture.data, f"not byte-exact from the first byte: {watcher.describe()}"
+    finally:
+        await viewer.close()
+        await waiting.close()
