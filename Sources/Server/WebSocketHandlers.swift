@@ -159,7 +159,7 @@ struct WebSocketHandlers: Sendable {
             let client = String((request.query("client") ?? "").prefix(64))
             viewer = try await relay.openViewer(topic: topic, token: request.query("token"), remoteAddress: connection.remote,
                                                 remoteHost: connection.host, userAgent: connection.userAgent, clientID: client,
-                                                transport: ChannelViewerTransport(channel: channel))
+                                                transport: await ChannelViewerTransport.make(channel: channel))
         } catch {
             await connection.close(with: error)
             return
