@@ -96,7 +96,7 @@ struct ViewerOutcome: Sendable {
     var error: String?
 }
 
-/// WebSocket publishers and viewers on a shared event loop group.
+/// The load generator's event loops, and its WebSocket publishers (viewers are ``RawViewer``s).
 struct LoadClients: Sendable {
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
@@ -136,51 +136,5 @@ struct LoadClients: Sendable {
         } catch {
             return "\(error)"
         }
-    }
-
-    /// Watches `topic` until `stop` fires, checking every byte against `stream`. A slow viewer
-    /// takes its messages `slowDelay` apart.
-    func watch(port: Int, topic: String, client: String, stream: PublishedStream, log: SendLog, window: MeasureWindow,
-               slow: Bool, slowDelay: Duration = .milliseconds(400), connected: Tally, stop: StopSignal) async -> ViewerOutcome {
-        let result = Mutex(ViewerOutcome())
-        do {
-            let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/ws/watch/\(topic)?client=\(client)",
-                                                          configuration: .init(maxFrameSize: Self.maxMessage),
-                                                          eventLoopGroup: group, logger: logger) { inbound, outbound, _ in
-                connected.add()
-                var outcome = ViewerOutcome()
-                outcome.connected = true
-                outcome.slow = slow
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask {
-                        await stop.wait()
-                        try? await outbound.close(.normalClosure, reason: nil)
-                    }
-                    for try await message in inbound.messages(maxSize: Self.maxMessage) {
-                        outcome.messages += 1
-                        switch message {
-                        case .text(let text):
-                            outcome.check.text(text)
-                        case .binary(let buffer):
-                            let completed = buffer.withUnsafeReadableBytes { outcome.check.binary($0, stream: stream) }
-                            let now = nowNanoseconds()
-                            if !completed.isEmpty, window.contains(now) {
-                                for (_, chunk) in completed {
-                                    guard let sent = log.sentAt(chunk), now > sent else { continue }
-                                    _ = outcome.latency.record((now - sent) / 1000)
-                                }
-                            }
-                        }
-                        if slow { try await Task.sleep(for: slowDelay) }
-                    }
-                    tasks.cancelAll()
-                }
-                result.withLock { $0 = outcome }
-            }
-            result.withLock { $0.closeCode = close.map { "\($0.closeCode)" } }
-        } catch {
-            result.withLock { $0.error = "\(error)" }
-        }
-        return result.withLock { $0 }
     }
 }

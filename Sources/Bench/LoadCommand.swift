@@ -174,9 +174,10 @@ struct LoadRun {
                     try? await Task.sleep(for: .milliseconds(2))
                 }
                 background.addTask {
-                    let outcome = await clients.watch(port: cluster.relayPorts[viewer.relay], topic: topics[viewer.topic], client: "bench-\(number)",
-                                                      stream: stream, log: logs_[viewer.topic], window: window, slow: viewer.slow,
-                                                      connected: connected, stop: stopViewers)
+                    let outcome = await RawViewer.watch(group: clients.group, port: cluster.relayPorts[viewer.relay],
+                                                        path: "/ws/watch/\(topics[viewer.topic])?client=bench-\(number)",
+                                                        stream: stream, log: logs_[viewer.topic], window: window, slow: viewer.slow,
+                                                        connected: connected, stop: stopViewers)
                     if !outcome.connected { finished.add() }
                     outcomes.append(outcome)
                 }

@@ -32,7 +32,10 @@ struct ChannelViewerTransport: ViewerTransport {
         channel.eventLoop.execute(body)
     }
 
-    var isWritable: Bool { channel.isWritable && channel.isActive }
+    var isWritable: Bool {
+        if let writer = writer?.value { return writer.writable }
+        return channel.isWritable && channel.isActive
+    }
 
     func write(_ frame: ViewerFrame) {
         if let writer = writer?.value, let context = writer.context {
@@ -62,19 +65,35 @@ struct ChannelViewerTransport: ViewerTransport {
 }
 
 /// A pass-through handler just below a viewer's WebSocket encoder: the fan-out writes ready-made
-/// frames from its context, so they skip the encoder; everything else passes through it.
-final class EncodedFrameWriter: ChannelOutboundHandler, RemovableChannelHandler {
+/// frames from its context, so they skip the encoder; everything else passes through it. It also
+/// keeps whether the socket takes more, from writability events (cheaper than asking the channel
+/// before every write).
+final class EncodedFrameWriter: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private(set) var context: ChannelHandlerContext?
+    private(set) var writable = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        writable = context.channel.isWritable && context.channel.isActive
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        writable = false
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable && context.channel.isActive
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        writable = false
+        context.fireChannelInactive()
     }
 }
 
