@@ -79,6 +79,8 @@ class Tmux:
             status = int(out[1])
         elif dead and out[2].strip():
             status = f"signal {out[2]}"
+        elif dead:
+            status = _zombie_exit_status(int(out[3]))
         return dead, status, int(out[3])
 
     def resize(self, width: int, height: int) -> None:
@@ -94,3 +96,19 @@ class Tmux:
         self._tmux("kill-server", check=False)
         if socket_path:
             Path(socket_path).unlink(missing_ok=True)
+
+
+def _zombie_exit_status(pid: int) -> int | str | None:
+    """The exit status of a process that has exited but that tmux has not reaped yet (a zombie),
+    from /proc/PID/stat's exit_code field (Linux 3.5+); None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    # Field 3 is the state; exit_code is field 52, i.e. index 49 after the command name.
+    if not fields or fields[0] != "Z" or len(fields) < 50:
+        return None
+    code = int(fields[49])
+    return f"signal {code & 0x7F}" if code & 0x7F else (code >> 8) & 0xFF
