@@ -84,15 +84,17 @@ clean:
 	rm -rf .build $(VENV)
 
 # BENCH=full for the long load profile; BENCH_BASELINE=/path/to/another/kvb-server also runs the
-# load scenarios on that build first, so the table shows both. Results go to bench-results/.
+# load scenarios on that build first, so the table shows both. Results go to bench-results/
+# (load.json, and load.png: latency and CPU against viewers, threads and idle CPU of 200 topics).
 BENCH ?= short
-bench: deps
+bench: deps venv
 	$(SWIFT) build -c release
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench micro Tests/WebMTests/Fixtures/vp8-opus.webm
 	@if [ -n "$(BENCH_BASELINE)" ]; then \
 		$$($(SWIFT) build -c release --show-bin-path)/kvb-bench load --profile $(BENCH) --label baseline --server $(BENCH_BASELINE); \
 	fi
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench load --profile $(BENCH) --label kvb
+	$(PY) scripts/plot_bench.py bench-results/load.json bench-results/load.png
 
 # The operator console; finds the embedded cluster of a `make run` relay started in this folder.
 console: deps

@@ -32,7 +32,7 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Viewers of one topic on this relay at once (close 4503).")
     var maxViewersPerTopic = defaults.viewersPerTopic
 
-    @Option(help: "Topics this relay watches at once, each a Kafka consumer (close 4503).")
+    @Option(help: "Topics this relay watches at once (all read through its one Kafka consumer) (close 4503).")
     var maxFeeds = defaults.feedsPerRelay
 
     @Option(help: "WebSockets open at once from one address (close 4429).")
