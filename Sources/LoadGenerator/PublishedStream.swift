@@ -128,8 +128,10 @@ public struct PublishedStream: Sendable {
     /// Whether `data` equals the stream's bytes at `offset`.
     public func matches(_ data: UnsafeRawBufferPointer, at offset: Int) -> Bool {
         guard offset >= 0, offset + data.count <= bytes.count else { return false }
+        guard data.count > 0 else { return true }
         return bytes.withUnsafeBytes { stream in
-            data.count == 0 || memcmp(stream.baseAddress! + offset, data.baseAddress!, data.count) == 0
+            guard let base = stream.baseAddress, let other = data.baseAddress else { return false }
+            return memcmp(base + offset, other, data.count) == 0
         }
     }
 
