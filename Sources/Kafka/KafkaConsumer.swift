@@ -38,13 +38,7 @@ public final class KafkaConsumer: Sendable {
 
     /// Replaces the assignment with these partitions, each starting at its offset.
     public func assign(_ partitions: [(topic: String, partition: Int32, offset: KafkaOffset)]) throws(KafkaError) {
-        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for entry in partitions {
-            let element = rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition)
-            element?.pointee.offset = try resolve(entry.offset, topic: entry.topic, partition: entry.partition)
-        }
-        let err = try handle.use { rd_kafka_assign($0, list) }
+        let err = try withPartitionList(partitions) { handle, list in rd_kafka_assign(handle, list) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "could not assign partitions") }
     }
 
@@ -56,21 +50,14 @@ public final class KafkaConsumer: Sendable {
     /// Adds these partitions to the assignment, each starting at its offset; the others keep
     /// their positions. (One consumer can so read many topics that come and go.)
     public func incrementalAssign(_ partitions: [(topic: String, partition: Int32, offset: KafkaOffset)]) throws(KafkaError) {
-        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for entry in partitions {
-            let element = rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition)
-            element?.pointee.offset = try resolve(entry.offset, topic: entry.topic, partition: entry.partition)
-        }
-        try Self.check(try handle.use { rd_kafka_incremental_assign($0, list) }, context: "could not add partitions to the assignment")
+        let error = try withPartitionList(partitions) { handle, list in rd_kafka_incremental_assign(handle, list) }
+        try Self.check(error, context: "could not add partitions to the assignment")
     }
 
     /// Removes these partitions from the assignment; records of theirs not yet polled are dropped.
     public func incrementalUnassign(_ partitions: [(topic: String, partition: Int32)]) throws(KafkaError) {
-        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for entry in partitions { rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition) }
-        try Self.check(try handle.use { rd_kafka_incremental_unassign($0, list) }, context: "could not remove partitions from the assignment")
+        let error = try withPartitionList(partitions.map { ($0.topic, $0.partition, nil) }) { handle, list in rd_kafka_incremental_unassign(handle, list) }
+        try Self.check(error, context: "could not remove partitions from the assignment")
     }
 
     /// Stops fetching these partitions (they stay assigned, at their positions).
@@ -84,11 +71,25 @@ public final class KafkaConsumer: Sendable {
     }
 
     private func changeFetching(_ partitions: [(topic: String, partition: Int32)], pause: Bool) throws(KafkaError) {
+        let err = try withPartitionList(partitions.map { ($0.topic, $0.partition, nil) }) { handle, list in
+            pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: pause ? "could not pause partitions" : "could not resume partitions") }
+    }
+
+    /// Runs `body` on the handle with a librdkafka partition list of `partitions` (each offset
+    /// resolved, when given), freed afterwards.
+    private func withPartitionList<T>(_ partitions: [(topic: String, partition: Int32, offset: KafkaOffset?)],
+                                      _ body: (OpaquePointer, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> T) throws(KafkaError) -> T {
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        for entry in partitions { rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition) }
-        let err = try handle.use { pause ? rd_kafka_pause_partitions($0, list) : rd_kafka_resume_partitions($0, list) }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: pause ? "could not pause partitions" : "could not resume partitions") }
+        for entry in partitions {
+            let element = rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition)
+            if let offset = entry.offset {
+                element?.pointee.offset = try resolve(offset, topic: entry.topic, partition: entry.partition)
+            }
+        }
+        return try handle.use { body($0, list) }
     }
 
     private static func check(_ error: OpaquePointer?, context: String) throws(KafkaError) {

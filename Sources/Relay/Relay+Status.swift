@@ -176,7 +176,7 @@ extension Relay {
         let clusterTopics = self.clusterTopics
         let listed = await runBlocking { clusterTopics.names() ?? [] }
         let now = currentMilliseconds()
-        let fresh = peers.withLock { peers in peers.values.filter { now - $0.receivedAt < 3000 }.map(\.status) }
+        let fresh = Self.freshStatuses(peers, nowMilliseconds: now)
         var names = Set(listed.compactMap { try? TopicName($0) })
         directory.withLock { $0.retain(only: Set(names.map(\.value))) }
         // Topics with a stream here or on a fresh peer are kvb's whatever the probe says.

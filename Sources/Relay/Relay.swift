@@ -58,6 +58,14 @@ public final class Relay: Sendable {
         var shuttingDown = false
     }
 
+    /// A peer's status document counts as current for this long after it arrived.
+    static let peerFreshMilliseconds: Int64 = 3_000
+
+    /// The peers' status documents that are current.
+    static func freshStatuses(_ peers: Locked<[String: (status: RelayStatus, receivedAt: Int64)]>, nowMilliseconds now: Int64) -> [RelayStatus] {
+        peers.withLock { peers in peers.values.filter { now - $0.receivedAt < peerFreshMilliseconds }.map(\.status) }
+    }
+
     /// Topics remembered as created; past this the memory starts over (re-creating is harmless).
     static let maxRememberedCreatedTopics = 10_000
 
@@ -100,9 +108,7 @@ public final class Relay: Sendable {
         self.reader = try TopicReader(kafka: kafka, throttleMilliseconds: settings.consumerThrottleMilliseconds, logger: logger) {
             let now = currentMilliseconds()
             let local = state.withLock { Set($0.publishers.keys.map(\.value)) }
-            let remote = peers.withLock { peers in
-                peers.values.filter { now - $0.receivedAt < 3_000 }.flatMap { $0.status.topics.filter { $0.publishers > 0 }.map(\.name) }
-            }
+            let remote = Relay.freshStatuses(peers, nowMilliseconds: now).flatMap { $0.topics.filter { $0.publishers > 0 }.map(\.name) }
             return local.union(remote)
         }
         if let createTopic {

@@ -112,11 +112,6 @@ public final class ViewerConnection: Sendable {
     /// Set when the relay decided to close this viewer (kick): the socket task closes with it.
     public var closeRequest: CloseRequest? { inner.withLock { $0.closeRequest } }
 
-    /// How long frames have waited for a socket that takes nothing; nil when it keeps up.
-    public func blockedFor(nowMilliseconds: Int64) -> Int64? {
-        inner.withLock { $0.blockedSince.map { nowMilliseconds - $0 } }
-    }
-
     /// Closed because its socket took nothing for the stall timeout (the socket task cuts the
     /// connection: it would not read a close frame either).
     public var isStalled: Bool { inner.withLock { $0.stalled } }
