@@ -3,11 +3,12 @@ import NIOCore
 /// The fragments of a topic since its latest join point, so a viewer that joins now can start at
 /// once instead of waiting for the next one. Pure logic, no I/O.
 ///
-/// A join point is a keyframe fragment (a Cluster whose first video block is a keyframe), or the
-/// fragment that opened a Cluster which a later fragment marked as a join point (`joinFrom`: the
-/// publisher's relay forwards a Cluster's start without waiting for its first video block). So
-/// the cache also keeps the recent fragments that follow on without a gap while it has no join
-/// point, within the same byte limit.
+/// A join point is a Cluster whose first video block is a keyframe. A fragment names one in its
+/// own bytes (`joinAt`), or, with `joinFrom`, the start of a Cluster that opened in an earlier
+/// fragment (the publisher's relay forwards a Cluster's start without waiting for its first video
+/// block). So the cache also keeps the recent fragments that follow on without a gap while it has
+/// no join point, within the same byte limit. What it hands out starts exactly at the join point:
+/// the first fragment is cut there (sharing its bytes).
 ///
 /// A new join point replaces what it holds; an end marker, a sequence gap or the byte limit
 /// (with a join point) empties it.
@@ -43,9 +44,9 @@ public struct KeyframeCache: Sendable {
             clear()
             return false
         }
-        if fragment.isKeyframe {
+        if let at = fragment.joinAt {
             clear()
-            startsAtJoinPoint = append(fragment)
+            if let start = fragment.joining(at: at) { startsAtJoinPoint = append(start) }
             return false
         }
         guard let last = run.last, last.session == fragment.session, last.sequence &+ 1 == fragment.sequence else {
@@ -55,11 +56,14 @@ public struct KeyframeCache: Sendable {
         }
         if let from = fragment.joinFrom, let initSegment = fragment.initSegment,
            let index = run.firstIndex(where: { $0.sequence == from }) {
-            var start = run[index]
-            start.isKeyframe = true
-            start.initSegment = initSegment
+            var opening = run[index]
+            opening.initSegment = initSegment
             let following = run[(index + 1)...]
             clear()
+            guard let start = opening.joining(at: fragment.joinFromOffset) else {
+                _ = append(fragment)
+                return false
+            }
             startsAtJoinPoint = append(start)
             for next in following where startsAtJoinPoint { startsAtJoinPoint = append(next) }
             if startsAtJoinPoint { startsAtJoinPoint = append(fragment) }

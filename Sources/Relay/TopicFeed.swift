@@ -173,7 +173,8 @@ final class TopicFeed: Sendable {
             if let last = state.cache.last, !fragment.isKeyframe, !fragment.isEnd,
                last.session == fragment.session, last.sequence &+ 1 != fragment.sequence
             {
-                // A hole in the stream (records lost to retention): restart viewers at a keyframe.
+                // A hole in the stream (records lost to retention): restart viewers at a join
+                // point (this fragment's, if it has one further in).
                 for viewer in state.viewers.values { viewer.restart() }
             }
             let joinGroup = state.cache.add(fragment) ? state.cache.fragments : []

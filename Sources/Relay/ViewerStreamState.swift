@@ -5,9 +5,9 @@ import WebM
 /// The fan-out decisions for one viewer, free of I/O: which frames it gets for each fragment of
 /// its topic, in what order, and what is dropped when it falls behind.
 ///
-/// A viewer starts (and restarts after falling behind, or on a new session) only at a keyframe
-/// fragment: it gets `reset` + the init segment when the session is new to it, then bytes from
-/// that keyframe on. Its queue is bounded by `maxQueuedBytes`; when a fragment would overflow it,
+/// A viewer starts (and restarts after falling behind, or on a new session) only at a join point
+/// (a fragment's `joinAt`): it gets `reset` + the init segment when the session is new to it, then
+/// bytes from that join point on. Its queue is bounded by `maxQueuedBytes`; when a fragment would overflow it,
 /// everything queued is dropped and the viewer waits for the next keyframe. Nothing here ever
 /// blocks the caller, so one slow viewer cannot slow the others.
 public struct ViewerStreamState: Sendable {
@@ -74,7 +74,7 @@ public struct ViewerStreamState: Sendable {
             enqueue(.binary(fragment.payload), ingestMilliseconds: fragment.ingestMilliseconds)
             result = .queued
         case .streaming, .waitingForKeyframe:
-            guard fragment.isKeyframe, let initSegment = fragment.initSegment else {
+            guard let at = fragment.joinAt, let start = fragment.joining(at: at), let initSegment = start.initSegment else {
                 phase = .waitingForKeyframe
                 if queuedSession == fragment.session { skippedSinceLastDelivery += 1; skippedForSlowness += 1 }
                 return overflowDrop > 0 ? .overflowed(droppedFrames: overflowDrop) : .skipped
@@ -88,7 +88,7 @@ public struct ViewerStreamState: Sendable {
                 enqueue(.binary(ByteBuffer(bytes: initSegment)), startsSession: fragment.session)
             }
             skippedSinceLastDelivery = 0
-            enqueue(.binary(fragment.payload), ingestMilliseconds: fragment.ingestMilliseconds)
+            enqueue(.binary(start.payload), ingestMilliseconds: fragment.ingestMilliseconds)
             phase = .streaming(session: fragment.session)
             result = .queued
         }

@@ -29,6 +29,26 @@ enum Fragments {
                        initSegment: initSegment, relay: "r", bytes: Array(repeating: UInt8(seq & 0xFF), count: size), joinFrom: from)
     }
 
+    /// A fragment whose join point is `at` bytes in (the end of a Cluster, then a keyframe Cluster):
+    /// byte `i` holds `i`, so where a viewer starts shows in its first byte.
+    static func keyAt(_ session: String, _ seq: UInt64, at: Int, size: Int = 10) -> StreamFragment {
+        StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), joinAt: at,
+                       initSegment: initSegment, relay: "r", bytes: (0..<size).map { UInt8($0 & 0xFF) })
+    }
+
+    /// A fragment holding the keyframe that makes the Cluster opened `offset` bytes into fragment
+    /// `from` a join point.
+    static func joining(_ session: String, _ seq: UInt64, from: UInt64, offset: Int, size: Int = 10) -> StreamFragment {
+        StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), initSegment: initSegment, relay: "r",
+                       bytes: Array(repeating: UInt8(seq & 0xFF), count: size), joinFrom: from, joinFromOffset: offset)
+    }
+
+    /// A fragment whose byte `i` holds `i`.
+    static func counting(_ session: String, _ seq: UInt64, size: Int = 10) -> StreamFragment {
+        StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), initSegment: nil, relay: "r",
+                       bytes: (0..<size).map { UInt8($0 & 0xFF) })
+    }
+
     static func end(_ session: String, _ seq: UInt64) -> StreamFragment {
         StreamFragment(session: session, sequence: seq, ingestMilliseconds: Int64(seq), isKeyframe: false,
                        initSegment: nil, relay: "r", bytes: [], isEnd: true)

@@ -39,6 +39,37 @@ struct StreamFragmentTests {
         #expect(StreamFragment(consumed(broken)) == nil)
     }
 
+    @Test func joinPointsInsideFragmentsAreByteOffsets() throws {
+        let topic = try TopicName("cam")
+        let inside = Fragments.keyAt("s1", 3, at: 4)
+        let record = inside.kafkaMessage(topic: topic)
+        #expect(record.headers.map(\.name) == ["kvb-session", "kvb-seq", "kvb-ingest-ms", "kvb-keyframe", "kvb-relay", "kvb-init", "kvb-join-at"])
+        #expect(record.headers.first { $0.name == "kvb-keyframe" }?.value == Array("0".utf8), "relays that read only kvb-keyframe do not start there")
+        var expected = inside
+        expected.offset = 7
+        #expect(StreamFragment(consumed(record)) == expected)
+        let named = Fragments.joining("s1", 9, from: 7, offset: 120)
+        let namedRecord = named.kafkaMessage(topic: topic)
+        #expect(namedRecord.headers.suffix(2).map(\.name) == ["kvb-join-from", "kvb-join-from-offset"])
+        expected = named
+        expected.offset = 7
+        #expect(StreamFragment(consumed(namedRecord)) == expected)
+        // Offsets out of range, malformed or without what they refer to are refused.
+        for (name, value) in [("kvb-join-at", "10"), ("kvb-join-at", "-1"), ("kvb-join-at", "0"), ("kvb-join-at", "x")] {
+            var broken = record
+            broken.headers.removeAll { $0.name == name }
+            broken.headers.append(KafkaHeader(name, string: value))
+            #expect(StreamFragment(consumed(broken)) == nil, "\(name): \(value)")
+        }
+        var broken = namedRecord
+        broken.headers.removeAll { $0.name == "kvb-join-from" }
+        #expect(StreamFragment(consumed(broken)) == nil, "an offset without the fragment it is in")
+        broken = namedRecord
+        broken.headers.removeAll { $0.name == "kvb-join-from-offset" }
+        broken.headers.append(KafkaHeader("kvb-join-from-offset", string: "-3"))
+        #expect(StreamFragment(consumed(broken)) == nil)
+    }
+
     @Test func deltaAndEndFragmentsRoundTrip() throws {
         let topic = try TopicName("cam")
         for fragment in [Fragments.delta("s1", 3), Fragments.end("s1", 4)] {

@@ -102,6 +102,71 @@ struct DelayedJoinPointTests {
     }
 }
 
+@Suite("Join points inside a fragment (one fragment per publisher chunk)")
+struct JoinPointOffsetTests {
+    @Test func aWaitingViewerStartsAtTheJoinPointAndAStreamingOneGetsTheWholeFragment() {
+        var streaming = ViewerStreamState(maxQueuedBytes: 1000)
+        var waiting = ViewerStreamState(maxQueuedBytes: 1000)
+        _ = streaming.offer(Fragments.key("a", 0))
+        _ = streaming.drain()
+        #expect(waiting.offer(Fragments.delta("a", 0)) == .skipped)
+        let fragment = Fragments.keyAt("a", 1, at: 4)
+        #expect(streaming.offer(fragment) == .queued)
+        #expect(waiting.offer(fragment) == .queued)
+        #expect(streaming.drain() == [.binary(ByteBuffer(bytes: Array(0..<10)))])
+        let frames = waiting.drain()
+        #expect(frames.map(\.kind) == ["reset", "binary", "binary"])
+        #expect(frames.last == .binary(ByteBuffer(bytes: Array(4..<10))), "the bytes from the Cluster on")
+    }
+
+    @Test func theCacheHandsOutTheStreamFromTheJoinPoint() {
+        var cache = KeyframeCache(maxBytes: 1000)
+        cache.add(Fragments.delta("a", 0))
+        cache.add(Fragments.keyAt("a", 1, at: 6))
+        cache.add(Fragments.delta("a", 2))
+        #expect(cache.fragments.map(\.sequence) == [1, 2])
+        #expect(cache.fragments.first?.bytes == [6, 7, 8, 9])
+        #expect(cache.fragments.first?.isKeyframe == true)
+        // A later fragment names a Cluster that opened 3 bytes into fragment 4.
+        cache.add(Fragments.counting("a", 3))
+        cache.add(Fragments.counting("a", 4))
+        cache.add(Fragments.delta("a", 5))
+        let made = cache.add(Fragments.joining("a", 6, from: 4, offset: 3))
+        #expect(made)
+        #expect(cache.fragments.map(\.sequence) == [4, 5, 6])
+        #expect(cache.fragments.first?.bytes == Array(3..<10))
+        #expect(cache.fragments.first?.initSegment == Fragments.initSegment)
+        // An offset past the fragment it names is not a join point.
+        cache.add(Fragments.counting("a", 7))
+        let madeOutOfRange = cache.add(Fragments.joining("a", 8, from: 7, offset: 10))
+        #expect(!madeOutOfRange)
+        #expect(cache.isEmpty)
+    }
+
+    @Test func aViewerJoiningThroughTheCacheGetsAnExactSuffix() {
+        var cache = KeyframeCache(maxBytes: 1000)
+        var early = ViewerStreamState(maxQueuedBytes: 1000)
+        let fragments = [Fragments.counting("a", 0), Fragments.counting("a", 1), Fragments.delta("a", 2),
+                         Fragments.joining("a", 3, from: 1, offset: 5), Fragments.delta("a", 4)]
+        var late = ViewerStreamState(maxQueuedBytes: 1000)
+        for (index, fragment) in fragments.enumerated() {
+            let group = cache.add(fragment) ? cache.fragments : []
+            _ = early.offer(fragment, joinGroup: group)
+            if index == 3 { for cached in cache.fragments { _ = late.offer(cached) } }
+            if index == 4 { _ = late.offer(fragment) }
+        }
+        let bytes = { (frames: [ViewerFrame]) -> [UInt8] in
+            frames.dropFirst(2).flatMap { frame -> [UInt8] in
+                guard case .binary(let buffer) = frame else { return [] }
+                return Array(buffer.readableBytesView)
+            }
+        }
+        let expected = Array(5..<10) + fragments[2...].flatMap(\.bytes)
+        #expect(bytes(early.drain()) == expected, "a waiting viewer starts at byte 5 of fragment 1")
+        #expect(bytes(late.drain()) == expected, "so does one that arrives later")
+    }
+}
+
 @Suite("Keyframe cache for joining viewers")
 struct KeyframeCacheTests {
     @Test func holdsTheLatestKeyframeGroup() {
