@@ -86,6 +86,8 @@ clean:
 # BENCH=full for the long load profile; BENCH_BASELINE=/path/to/another/kvb-server also runs the
 # load scenarios on that build first, so the table shows both. Results go to bench-results/
 # (load.json, and load.png: latency and CPU against viewers, threads and idle CPU of 200 topics).
+# `kvb-bench floor` then prints what the kernel alone allows on this machine for the same fan-out
+# (loopback TCP, no relay, no Kafka): the load figures cannot beat it.
 BENCH ?= short
 bench: deps venv
 	$(SWIFT) build -c release
@@ -94,6 +96,7 @@ bench: deps venv
 		$$($(SWIFT) build -c release --show-bin-path)/kvb-bench load --profile $(BENCH) --label baseline --server $(BENCH_BASELINE); \
 	fi
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench load --profile $(BENCH) --label kvb
+	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench floor --viewers 100,1000,5000 --seconds 5
 	$(PY) scripts/plot_bench.py bench-results/load.json bench-results/load.png
 
 # The operator console; finds the embedded cluster of a `make run` relay started in this folder.

@@ -164,16 +164,19 @@ public final class ViewerConnection: Sendable {
         }
         var written = Written()
         // One frame at a time, so nothing is gathered (or allocated) per viewer; the lock is
-        // uncontended but for the feed queueing the next fragment.
-        while let frame = inner.withLock({ inner -> ViewerFrame? in
+        // uncontended but for the feed queueing the next fragment. The usual case (one frame
+        // queued) takes the lock once.
+        var more = true
+        while more, let frame = inner.withLock({ inner -> ViewerFrame? in
             inner.blockedSince = nil
-            written.topic = inner.topic
+            if written.topic == nil { written.topic = inner.topic }
             guard !inner.closed, let delivery = inner.stream.nextDelivery() else { return nil }
             if case .binary(let buffer) = delivery.frame {
                 written.bytes += buffer.readableBytes
                 inner.bytesWritten += Int64(buffer.readableBytes)
                 if let ingest = delivery.ingestMilliseconds { written.newestIngestMilliseconds = ingest }
             }
+            more = inner.stream.queuedFrameCount > 0
             return delivery.frame
         }) {
             transport.write(frame)
@@ -221,18 +224,34 @@ enum Fanout {
         for group in groups {
             guard let executor = group.first?.transport else { continue }
             executor.execute {
-                var bytes: [TopicName: Int] = [:]
-                var newest: [TopicName: Int64] = [:]
+                // Viewers of one group almost always watch one topic: totals for it are kept
+                // aside, so no dictionary is touched per viewer.
+                var current: (topic: TopicName, bytes: Int, newest: Int64?)?
+                var others: [TopicName: (bytes: Int, newest: Int64?)] = [:]
                 for viewer in group {
                     let written = viewer.pump()
                     guard let topic = written.topic, written.bytes > 0 else { continue }
-                    bytes[topic, default: 0] += written.bytes
-                    if let ingest = written.newestIngestMilliseconds { newest[topic] = max(newest[topic] ?? ingest, ingest) }
+                    let mine = current ?? (topic, 0, nil)
+                    if mine.topic == topic {
+                        current = (topic, mine.bytes + written.bytes, maxOptional(mine.newest, written.newestIngestMilliseconds))
+                    } else {
+                        let total = others[topic] ?? (0, nil)
+                        others[topic] = (total.bytes + written.bytes, maxOptional(total.newest, written.newestIngestMilliseconds))
+                    }
                 }
+                if let current { others[current.topic] = (current.bytes, current.newest) }
                 let now = currentMilliseconds()
-                for (topic, count) in bytes { metrics.recordOut(topic: topic.value, bytes: count) }
-                for (topic, ingest) in newest { metrics.recordLatency(topic: topic.value, stage: .written, milliseconds: now - ingest) }
+                for (topic, total) in others {
+                    metrics.recordOut(topic: topic.value, bytes: total.bytes)
+                    if let ingest = total.newest { metrics.recordLatency(topic: topic.value, stage: .written, milliseconds: now - ingest) }
+                }
             }
         }
     }
+}
+
+private func maxOptional(_ a: Int64?, _ b: Int64?) -> Int64? {
+    guard let a else { return b }
+    guard let b else { return a }
+    return max(a, b)
 }
