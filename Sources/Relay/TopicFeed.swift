@@ -26,20 +26,22 @@ final class TopicFeed: Sendable {
     private let lastRecord = Atomic<Int64>(currentMilliseconds())
 
     struct FeedState: Sendable {
+        var machine: FeedMachine
         var viewers: [UInt64: ViewerConnection] = [:]
         /// The viewers again, by the executor that writes their sockets (see ``Fanout``).
         var groups: [ObjectIdentifier: [ViewerConnection]] = [:]
-        var cache: KeyframeCache
-        var catchingUp = true
-        var scanStart: Int64 = 0
-        var lowWatermark: Int64 = 0
-        var window: Int64
         var lastError: String?
-        /// The topic did not exist when the feed started: it is read from its first record.
-        var waitedForTopic = false
-        var paused: Bool
-        /// Ingest time of the newest fragment consumed live.
-        var newestConsumedIngest: Int64?
+
+        /// Queues where the viewers start (under the feed's lock, so each viewer's frames stay in
+        /// Kafka order).
+        func start(_ viewers: some Sequence<ViewerConnection>, at join: FeedMachine.Join, topic: TopicName) {
+            for viewer in viewers {
+                switch join {
+                case .wait: viewer.queue(notice: ViewerNotice.waiting(topic: topic))
+                case .start(let fragments): for fragment in fragments { viewer.offer(fragment) }
+                }
+            }
+        }
     }
 
     /// What the reader should do after ``locate(using:)``.
@@ -59,7 +61,10 @@ final class TopicFeed: Sendable {
         var logger = logger
         logger[metadataKey: "topic"] = "\(topic)"
         self.logger = logger
-        self.state = Locked(FeedState(cache: KeyframeCache(maxBytes: settings.keyframeCacheBytes), window: settings.catchUpWindow, paused: paused))
+        self.state = Locked(FeedState(machine: FeedMachine(
+            cacheBytes: settings.keyframeCacheBytes, window: settings.catchUpWindow, maxWindow: settings.maxCatchUpWindow,
+            staleMilliseconds: settings.staleStreamMilliseconds, paused: paused
+        )))
     }
 
     /// Begins reading: the reader finds where to start. Non-blocking.
@@ -84,36 +89,39 @@ final class TopicFeed: Sendable {
         case false?:
             // Nothing to catch up on: viewers are told to wait, and the topic is read from its
             // first record once it exists (the reader looks again sooner when a publisher starts).
-            state.withLock { $0.waitedForTopic = true }
-            finishCatchingUp()
+            startViewers { $0.topicMissing(nowMilliseconds: $1) }
             return .retry(afterMilliseconds: 1_000)
         case true?:
             break
         }
         do {
             let marks = try reader.queryWatermarks(topic: topic.value, timeoutMilliseconds: 2000)
-            if state.withLock({ $0.waitedForTopic }) {
-                // The topic appeared while viewers waited: all of it is new to them.
-                return .start(.offset(marks.low))
-            } else if marks.high <= marks.low {
-                finishCatchingUp()
-                return .start(.offset(marks.high))
-            } else {
-                let from = max(marks.low, marks.high - settings.catchUpWindow)
-                state.withLock {
-                    $0.scanStart = from
-                    $0.lowWatermark = marks.low
-                }
-                return .start(.offset(from))
+            var start = marks.high
+            startViewers { machine, now in
+                let (from, join) = machine.watermarks(low: marks.low, high: marks.high, nowMilliseconds: now)
+                start = from
+                return join
             }
+            return .start(.offset(start))
         } catch where error.isUnknownTopic {
             // Not created yet: read it from its first record once it exists.
-            finishCatchingUp()
+            startViewers { $0.nothingToReadBack(nowMilliseconds: $1) }
             return .start(.beginning)
         } catch {
             noteError("cannot read the watermarks: \(error.message)")
             return .retry(afterMilliseconds: 500)
         }
+    }
+
+    /// Runs `event` on the machine; viewers start where it says, and are written after the lock.
+    private func startViewers(_ event: (inout FeedMachine, Int64) -> FeedMachine.Join?) {
+        let now = currentMilliseconds()
+        let groups = state.withLock { state -> [[ViewerConnection]] in
+            guard let join = event(&state.machine, now) else { return [] }
+            state.start(state.viewers.values, at: join, topic: topic)
+            return Array(state.groups.values)
+        }
+        Fanout.write(groups: groups, metrics: metrics)
     }
 
     /// The reader has joined the topic to its assignment.
@@ -134,7 +142,7 @@ final class TopicFeed: Sendable {
     var lastRecordMilliseconds: Int64 { lastRecord.load(ordering: .relaxed) }
 
     /// Still reading back for the latest join point.
-    var isCatchingUp: Bool { state.withLock { $0.catchingUp } }
+    var isCatchingUp: Bool { state.withLock { $0.machine.catchingUp } }
 
     /// A record of the topic (on the reader's poll thread).
     func consumed(_ message: KafkaMessage) {
@@ -156,9 +164,9 @@ final class TopicFeed: Sendable {
     func failed(_ error: KafkaError) {
         noteError("Kafka: \(error.message)")
         if error.isOffsetOutOfRange {
-            // Fell behind what the cluster keeps: viewers restart at the next keyframe.
+            // Fell behind what the cluster keeps: viewers restart at the next join point.
             state.withLock { state in
-                state.cache.clear()
+                state.machine.offsetOutOfRange()
                 for viewer in state.viewers.values { viewer.restart() }
             }
         }
@@ -170,19 +178,17 @@ final class TopicFeed: Sendable {
         let now = currentMilliseconds()
         let (live, groups) = state.withLock { state -> (Bool, [[ViewerConnection]]) in
             state.lastError = nil
-            if let last = state.cache.last, !fragment.isKeyframe, !fragment.isEnd,
-               last.session == fragment.session, last.sequence &+ 1 != fragment.sequence
-            {
-                // A hole in the stream (records lost to retention): restart viewers at a join
-                // point (this fragment's, if it has one further in).
-                for viewer in state.viewers.values { viewer.restart() }
+            let wasCatchingUp = state.machine.catchingUp
+            switch state.machine.consumed(fragment) {
+            case .keep:
+                return (!wasCatchingUp, [])
+            case .offer(let fragment, let joinGroup, let restartFirst):
+                for viewer in state.viewers.values {
+                    if restartFirst { viewer.restart() }
+                    viewer.offer(fragment, joinGroup: joinGroup)
+                }
+                return (true, Array(state.groups.values))
             }
-            let joinGroup = state.cache.add(fragment) ? state.cache.fragments : []
-            guard !state.catchingUp else { return (false, []) }
-            state.newestConsumedIngest = fragment.ingestMilliseconds
-            guard !state.paused else { return (true, []) }
-            for viewer in state.viewers.values { viewer.offer(fragment, joinGroup: joinGroup) }
-            return (true, Array(state.groups.values))
         }
         Fanout.write(groups: groups, metrics: metrics)
         if live, !fragment.isEnd {
@@ -191,19 +197,21 @@ final class TopicFeed: Sendable {
     }
 
     /// Pauses or resumes delivery to this feed's viewers. Kafka and the cache keep everything;
-    /// on resume viewers restart at the latest keyframe.
+    /// on resume viewers restart at the latest join point.
     func setPaused(_ paused: Bool) {
+        let now = currentMilliseconds()
         let groups = state.withLock { state -> [[ViewerConnection]] in
-            guard state.paused != paused else { return [] }
-            state.paused = paused
-            for viewer in state.viewers.values {
-                if paused {
+            switch state.machine.setPaused(paused, nowMilliseconds: now) {
+            case .nothing:
+                return []
+            case .pause:
+                for viewer in state.viewers.values {
                     viewer.restart()
                     viewer.queue(notice: ViewerNotice.paused(topic: topic))
-                } else {
-                    viewer.queue(notice: ViewerNotice.resumed(topic: topic))
-                    if !state.catchingUp { Self.join(viewer, cache: state.cache, topic: topic) }
                 }
+            case .resume(let join):
+                for viewer in state.viewers.values { viewer.queue(notice: ViewerNotice.resumed(topic: topic)) }
+                if let join { state.start(state.viewers.values, at: join, topic: topic) }
             }
             return Array(state.groups.values)
         }
@@ -218,66 +226,35 @@ final class TopicFeed: Sendable {
         guard let position = reader.position(topic: topic.value),
               let marks = reader.cachedWatermarks(topic: topic.value)
         else { return nil }
-        let newest = state.withLock { $0.newestConsumedIngest }
+        let newest = state.withLock { $0.machine.newestConsumedIngest }
         return ConsumerStatus(position: position, highWatermark: marks.high, newestAgeMilliseconds: newest.map { nowMilliseconds - $0 })
     }
 
     private func caughtUp(at offset: Int64) {
-        let (widenTo, groups) = state.withLock { state -> (Int64?, [[ViewerConnection]]) in
-            guard state.catchingUp else { return (nil, []) }
-            if state.cache.isEmpty, state.scanStart > state.lowWatermark, state.window < settings.maxCatchUpWindow {
-                state.window *= 4
-                let from = max(state.lowWatermark, offset - state.window)
-                state.scanStart = from
-                return (from, [])
+        var readBackFrom: Int64?
+        startViewers { machine, now in
+            switch machine.reachedEnd(at: offset, nowMilliseconds: now) {
+            case .nothing: return nil
+            case .readBack(let from): readBackFrom = from; return nil
+            case .caughtUp(let join): return join
             }
-            Self.finishCatchingUp(&state, topic: topic, settings: settings)
-            return (nil, Array(state.groups.values))
         }
-        Fanout.write(groups: groups, metrics: metrics)
-        if let widenTo {
-            logger.debug("no keyframe in the last records; reading back from \(widenTo)")
-            reader.seek(topic.value, to: widenTo)
-        }
-    }
-
-    /// Nothing (more) to read back: viewers waiting for the catch-up start now.
-    private func finishCatchingUp() {
-        let groups = state.withLock { state -> [[ViewerConnection]] in
-            guard state.catchingUp else { return [] }
-            Self.finishCatchingUp(&state, topic: topic, settings: settings)
-            return Array(state.groups.values)
-        }
-        Fanout.write(groups: groups, metrics: metrics)
-    }
-
-    private static func finishCatchingUp(_ state: inout FeedState, topic: TopicName, settings: RelaySettings) {
-        guard state.catchingUp else { return }
-        state.catchingUp = false
-        state.cache.dropIfStale(nowMilliseconds: currentMilliseconds(), maxAgeMilliseconds: settings.staleStreamMilliseconds)
-        guard !state.paused else { return }
-        for viewer in state.viewers.values { join(viewer, cache: state.cache, topic: topic) }
-    }
-
-    private static func join(_ viewer: ViewerConnection, cache: KeyframeCache, topic: TopicName) {
-        if cache.isEmpty {
-            viewer.queue(notice: ViewerNotice.waiting(topic: topic))
-        } else {
-            for fragment in cache.fragments { viewer.offer(fragment) }
+        if let readBackFrom {
+            logger.debug("no join point in the last records; reading back from \(readBackFrom)")
+            reader.seek(topic.value, to: readBackFrom)
         }
     }
 
     func add(_ viewer: ViewerConnection) {
+        let now = currentMilliseconds()
         state.withLock { state in
             state.viewers[viewer.number] = viewer
             state.groups[viewer.transport.executorID, default: []].append(viewer)
-            if state.paused {
-                viewer.queue(notice: ViewerNotice.paused(topic: topic))
-                return
+            switch state.machine.viewerAdded(nowMilliseconds: now) {
+            case .paused: viewer.queue(notice: ViewerNotice.paused(topic: topic))
+            case .later: break
+            case .join(let join): state.start([viewer], at: join, topic: topic)
             }
-            guard !state.catchingUp else { return }
-            state.cache.dropIfStale(nowMilliseconds: currentMilliseconds(), maxAgeMilliseconds: settings.staleStreamMilliseconds)
-            Self.join(viewer, cache: state.cache, topic: topic)
         }
         viewer.schedulePump()
     }

@@ -1,8 +1,9 @@
 """The numbers the console shows (consumer lag, high watermark, latency by stage) and the relay's
 /metrics, checked against ground truth: what the publisher's relay said Kafka acknowledged.
 
-- A relay whose topic consumer is held back on purpose (KVB_CONSUMER_THROTTLE_MS=30: it sleeps
-  30 ms per record) and a publisher at about 3× real time: lag = high watermark − position,
+- A relay whose topic consumer is held back on purpose (KVB_CONSUMER_THROTTLE_MS=100: it sleeps
+  100 ms per record) and a publisher at about 3× real time (30 chunks, so 30 records, a second):
+  lag = high watermark − position,
   growing; the high watermark is the number of records the topic really holds.
 - A normal relay: acknowledged ≤ consumed ≤ written, all well under half a second; /metrics has
   the same topic's counters, lag gauge and latency histogram, and fragments in = fragments acked.
@@ -27,7 +28,7 @@ def topic_status(bootstrap: str, relay: str, topic: str) -> dict | None:
 
 
 def test_lag_is_high_watermark_minus_position_and_matches_ground_truth(kvb, clients):
-    relay = kvb.start_relay("slow-relay", env={"KVB_CONSUMER_THROTTLE_MS": "30"})
+    relay = kvb.start_relay("slow-relay", env={"KVB_CONSUMER_THROTTLE_MS": "100"})
     topic = f"lag-{uuid.uuid4().hex[:8]}"
     viewer = clients.run(TimedViewer.open(relay.url, topic))  # a viewer: the relay consumes the topic
     fixture = load_fixture("vp8-opus")
@@ -54,7 +55,7 @@ def test_lag_is_high_watermark_minus_position_and_matches_ground_truth(kvb, clie
         samples.append((time.monotonic(), lag, hw, position, truth_before, truth_after))
 
     lags = [s[1] for s in samples]
-    assert all(lag > 0 for lag in lags[1:]), f"no lag behind a consumer throttled to ~33 records/s: {lags}"
+    assert all(lag > 0 for lag in lags[1:]), f"no lag behind a consumer throttled to ~10 records/s: {lags}"
     assert lags[-1] > lags[0] + 50, f"lag does not grow while the publisher outpaces the consumer: {lags}"
     positions = [s[3] for s in samples]
     assert positions[-1] > positions[0], f"the throttled consumer does not advance at all: {positions}"
