@@ -41,6 +41,8 @@ let package = Package(
             providers: [.apt(["librdkafka-dev"])]
         ),
         // C shim for ncursesw: its globals and function-like macros do not import into Swift.
+        // epoll, for the kernel-only fan-out floor in kvb-bench.
+        .systemLibrary(name: "CEpoll"),
         .systemLibrary(
             name: "CNcurses",
             providers: [.apt(["libncurses-dev"])]
@@ -123,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "Bench",
             dependencies: [
-                "Kafka", "Relay", "WebM", "LoadGenerator",
+                "CEpoll", "Kafka", "Relay", "WebM", "LoadGenerator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import CNIOLinux
+import CEpoll
 import Glibc
 import Histogram
 import Synchronization

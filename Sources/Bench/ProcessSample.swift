@@ -28,12 +28,9 @@ struct ProcessSample: Sendable {
                              threads: value("Threads:"), at: .now)
     }
 
-    /// This process's own CPU time, from getrusage.
+    /// This process's own CPU time (from /proc/self/stat, in clock ticks).
     static func ownCPUSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+        read(pid: getpid())?.cpuSeconds ?? .nan
     }
 
     /// CPU used between two samples, as a percentage of one core.
