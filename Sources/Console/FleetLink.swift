@@ -32,8 +32,10 @@ final class FleetLink: Sendable {
     private let producer: KafkaProducer
     private let state = Locked(Snapshot())
     private let thread: Locked<KafkaPollThread?> = Locked(nil)
+    private let logger: Logger
 
     init(configuration: KafkaConfiguration, operatorKey: (key: Secret, source: String)?, logger: Logger) throws(KafkaError) {
+        self.logger = logger
         bootstrap = configuration.bootstrapServers
         keySource = operatorKey?.source
         records = SignedRecords(operatorKey: operatorKey?.key)
@@ -54,16 +56,13 @@ final class FleetLink: Sendable {
         }
     }
 
-    /// Assigns the status topic (recent records, to see relays at once) and the control topic
-    /// (from its end, for acknowledgements), then starts polling. Blocking for a moment.
+    /// Assigns the status topic (the last 10 s of it, to see every relay at once) and the control
+    /// topic (from its end, for acknowledgements), then starts polling. Blocking for a moment.
     func start() {
-        func recent(_ topic: String, back: Int64) -> KafkaOffset {
-            guard let marks = try? consumer.queryWatermarks(topic: topic, timeoutMilliseconds: 2000) else { return .beginning }
-            return .offset(max(marks.low, marks.high - back))
-        }
+        let commands = (try? consumer.queryWatermarks(topic: ControlTopics.control, timeoutMilliseconds: 2000)).map { KafkaOffset.offset($0.high) } ?? .beginning
         let assignment: [(topic: String, partition: Int32, offset: KafkaOffset)] = [
-            (ControlTopics.status, 0, recent(ControlTopics.status, back: 200)),
-            (ControlTopics.control, 0, recent(ControlTopics.control, back: 0)),
+            (ControlTopics.status, 0, consumer.recentStart(of: ControlTopics.status, milliseconds: 10_000, fallbackRecords: 200, logger: logger)),
+            (ControlTopics.control, 0, commands),
         ]
         do { try consumer.assign(assignment) } catch { record(error: error.message) }
         // The first command should leave at once, not after a metadata lookup.

@@ -43,7 +43,9 @@ public struct Screen: Sendable, Equatable {
         let relays = fleet.relays.count
         let stale = fleet.relays.keys.filter { fleet.isStale($0, nowMilliseconds: now) }.count
         let sessions = fleet.sessions.count
-        let summary = " kvb console │ \(relays) relay\(relays == 1 ? "" : "s")\(stale > 0 ? " (\(stale) stale)" : "") │ \(sessions) session\(sessions == 1 ? "" : "s") │ \(fleet.topicNames.count) topics │ \(connection)"
+        let troubled = fleet.relays.values.filter { $0.status.kafkaProblem != nil || $0.status.kafkaError != nil }.count
+        let notes = [stale > 0 ? "\(stale) stale" : nil, troubled > 0 ? "\(troubled) with Kafka errors" : nil].compactMap { $0 }
+        let summary = " kvb console │ \(relays) relay\(relays == 1 ? "" : "s")\(notes.isEmpty ? "" : " (\(notes.joined(separator: ", ")))") │ \(sessions) session\(sessions == 1 ? "" : "s") │ \(fleet.topicNames.count) topics │ \(connection)"
         screen.lines.append([Span(Format.fit(summary, width), .title)])
 
         // Tabs.

@@ -79,11 +79,13 @@ public struct Table: Sendable, Equatable {
                 let uptime = Format.duration(milliseconds: now.saturatingSubtract(s.startedAtMilliseconds))
                 return Row(
                     cells: [s.relay, s.address, uptime, "\(publishers)",
-                            "\(viewers)", Format.byteRate(inRate), Format.byteRate(outRate), stale ? "stale" : "ok"],
+                            "\(viewers)", Format.byteRate(inRate), Format.byteRate(outRate),
+                            stale ? "stale" : s.kafkaProblem != nil || s.kafkaError != nil ? "kafka" : "ok"],
                     subject: .relay(s.relay), stale: stale, paused: false,
                     details: [("relay", s.relay), ("address", s.address),
                               ("started", uptime + " ago"),
                               ("last report", Format.duration(milliseconds: now.saturatingSubtract(entry.receivedAtMilliseconds)) + " ago"),
+                              ("kafka", s.kafkaProblem.map { "unreachable: \($0)" } ?? s.kafkaError.map { "error: \($0)" } ?? "ok"),
                               ("topics", s.topics.map(\.name).joined(separator: ", ")),
                               ("sessions", "\(publishers + viewers)" + (s.viewerPage.map { " (viewers listed in \($0.count) pages, one per report)" } ?? ""))]
                 )

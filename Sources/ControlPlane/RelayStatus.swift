@@ -14,6 +14,9 @@ public struct RelayStatus: Codable, Sendable, Equatable {
     public var commands: CommandIntake?
     /// Why the relay cannot reach Kafka right now (absent while it can).
     public var kafkaProblem: String?
+    /// The relay's latest error from Kafka in the last 10 s, e.g. a broker down or a leader
+    /// moving, while the cluster as a whole still answers (absent when there was none).
+    public var kafkaError: String?
     /// When the relay has more viewers than one document lists: which page of them `sessions`
     /// holds (publishers are always all listed). Absent when every viewer is listed.
     public var viewerPage: ViewerPage?

@@ -41,6 +41,18 @@ public final class EmbeddedKafkaCluster: Sendable {
         }
     }
 
+    /// Makes broker `id` the leader of a topic's partition (as a cluster's controller does when a
+    /// leader fails or is reassigned): for failover tests. The topic must exist.
+    public func setLeader(topic: String, partition: Int32 = 0, broker id: Int32) throws(KafkaError) {
+        let err = cluster.withLock { mock -> rd_kafka_resp_err_t in
+            guard let mock = mock?.pointer else { return RD_KAFKA_RESP_ERR__DESTROY }
+            return rd_kafka_mock_partition_set_leader(mock, topic, partition, id)
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(err, context: "could not move the leader of \(topic) [\(partition)] to broker \(id)")
+        }
+    }
+
     /// Adds `milliseconds` of round-trip time to a broker's responses: for fault tests.
     public func setBroker(_ id: Int32, roundTripMilliseconds: Int32) {
         cluster.withLock { mock in

@@ -1,4 +1,5 @@
 import CRdKafka
+import Foundation
 import Logging
 
 /// Where a consumer starts reading a partition.
@@ -28,11 +29,13 @@ public enum KafkaConsumerEvent: Sendable, Equatable {
 public final class KafkaConsumer: Sendable {
     let handle: KafkaHandle
 
-    public init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
+    /// `onError` hears librdkafka's client-level errors (a broker unreachable, say), on
+    /// librdkafka's thread; they are also logged.
+    public init(configuration: KafkaConfiguration, logger: Logger, onError: @escaping @Sendable (KafkaError) -> Void = { _ in }) throws(KafkaError) {
         var properties = configuration.librdkafkaProperties(for: .consumer)
         // librdkafka wants a group id for its consumer API even when no group is ever joined.
         if properties["group.id"] == nil { properties["group.id"] = "kvb-unjoined" }
-        handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, properties: properties, callbacks: KafkaHandleCallbacks(logger: logger))
+        handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, properties: properties, callbacks: KafkaHandleCallbacks(logger: logger, onError: onError))
         rd_kafka_poll_set_consumer(handle.pointer)
     }
 
@@ -164,6 +167,41 @@ public final class KafkaConsumer: Sendable {
     /// Asks the partition leader for the watermarks (blocking, up to `timeoutMilliseconds`).
     public func queryWatermarks(topic: String, partition: Int32 = 0, timeoutMilliseconds: Int32 = 5000) throws(KafkaError) -> KafkaWatermarks {
         try queryWatermarkOffsets(handle, topic: topic, partition: partition, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// The offset of the first record at or after `milliseconds` (ms since the Unix epoch), by
+    /// offsets-for-times; nil when the cluster names none (no such record, or, like the embedded
+    /// cluster, it does not implement the lookup). Blocking.
+    public func offset(atTime milliseconds: Int64, topic: String, partition: Int32 = 0, timeoutMilliseconds: Int32 = 3000) throws(KafkaError) -> Int64? {
+        let list = rd_kafka_topic_partition_list_new(1)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = milliseconds
+        let err = try handle.use { rd_kafka_offsets_for_times($0, list, timeoutMilliseconds) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let element = list?.pointee.elems?.pointee else {
+            throw KafkaError(err, context: "could not look up the offset for time \(milliseconds) in \(topic)")
+        }
+        guard element.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(element.err, context: "could not look up the offset for time \(milliseconds) in \(topic)")
+        }
+        return element.offset >= 0 ? element.offset : nil
+    }
+
+    /// Where to start reading the last `milliseconds` of `topic` (e.g. the fleet's status
+    /// documents): by offsets-for-times where the cluster answers it, otherwise `fallbackRecords`
+    /// back from the end; never more than `maxRecords` back. From the beginning when the topic
+    /// does not exist yet. Blocking; says in the log which way it went.
+    public func recentStart(of topic: String, milliseconds: Int64, fallbackRecords: Int64 = 50, maxRecords: Int64 = 5_000,
+                            logger: Logger) -> KafkaOffset {
+        guard let marks = try? queryWatermarks(topic: topic, timeoutMilliseconds: 3000) else { return .beginning }
+        let since = Int64((Date().timeIntervalSince1970 * 1000).rounded()) - milliseconds
+        let found = try? offset(atTime: since, topic: topic)
+        let start = marks.recentStart(timeOffset: found, fallbackRecords: fallbackRecords, maxRecords: maxRecords)
+        if let found {
+            logger.info("reading \(topic) from offset \(start) (offsets-for-times: \(found), \(milliseconds) ms back; end \(marks.high))")
+        } else {
+            logger.info("reading \(topic) from offset \(start) (\(fallbackRecords) records back: the cluster named no offset for \(milliseconds) ms back; end \(marks.high))")
+        }
+        return .offset(start)
     }
 
     /// The watermarks last seen in fetch responses, without a network round trip.

@@ -20,6 +20,10 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     public var name: String { String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code))) }
 
     public var isQueueFull: Bool { code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue }
+    /// A record larger than the producer's `message.max.bytes` or the topic's `max.message.bytes`.
+    public var isMessageTooLarge: Bool {
+        code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue || code == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue
+    }
     public var isAllBrokersDown: Bool { code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue }
     public var isOffsetOutOfRange: Bool { code == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue }
     /// The topic (or partition) does not exist: the cluster answered, so Kafka itself is reachable.

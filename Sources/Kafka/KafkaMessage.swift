@@ -77,4 +77,14 @@ public struct KafkaWatermarks: Sendable, Equatable {
         self.low = low
         self.high = high
     }
+
+    /// Where to start reading the recent past of a topic: at `timeOffset` (the first record at or
+    /// after some time, from offsets-for-times) when the cluster answered one, otherwise
+    /// `fallbackRecords` back from the end; never more than `maxRecords` back (a broker may answer
+    /// a time past its newest record with its oldest offset).
+    public func recentStart(timeOffset: Int64?, fallbackRecords: Int64, maxRecords: Int64) -> Int64 {
+        let floor = max(low, high - maxRecords)
+        guard let timeOffset, timeOffset >= 0 else { return max(floor, high - fallbackRecords) }
+        return min(high, max(floor, timeOffset))
+    }
 }

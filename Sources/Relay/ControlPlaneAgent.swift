@@ -41,9 +41,9 @@ public final class ControlPlaneAgent: Sendable {
             logger.warning("no operator key (KVB_OPERATOR_KEY or --operator-key-file): this relay applies no operator command")
         }
         // Commands from the end if the topic exists, otherwise from its first record once it does;
-        // statuses from a few records back, to know the fleet at once.
+        // statuses from the last few seconds, to know the fleet at once.
         let commands: KafkaOffset = (try? consumer.queryWatermarks(topic: ControlTopics.control, timeoutMilliseconds: 3000)).map { .offset($0.high) } ?? .beginning
-        let statuses: KafkaOffset = (try? consumer.queryWatermarks(topic: ControlTopics.status, timeoutMilliseconds: 3000)).map { .offset(max($0.low, $0.high - 50)) } ?? .beginning
+        let statuses = consumer.recentStart(of: ControlTopics.status, milliseconds: Relay.peerFreshMilliseconds, logger: logger)
         do {
             try consumer.assign([(ControlTopics.control, 0, commands), (ControlTopics.status, 0, statuses)])
         } catch {

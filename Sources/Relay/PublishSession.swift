@@ -68,10 +68,21 @@ public final class PublishSession: Sendable {
         public var startedStream = false
     }
 
+    /// Room in a record for everything but the WebM bytes: the key, the `kvb-*` headers (the init
+    /// segment among them on join points) and Kafka's record and batch framing, with a margin.
+    static func recordOverhead(initSegment: [UInt8]?) -> Int {
+        1024 + (initSegment?.count ?? 0)
+    }
+
+    /// The smallest `max.message.bytes` a relay can work with: a record must hold the init
+    /// segment and some media.
+    static let minimumRecordBytes = 16 << 10
+
     /// Parses a chunk and returns the fragment it completed (all its whole elements, in one
-    /// Kafka record), ready to produce. Refuses a chunk that would take the publisher over its
-    /// bitrate.
-    public func receive(_ chunk: some Collection<UInt8>, nowMilliseconds: Int64) throws(RelayError) -> Received {
+    /// Kafka record, or in several when they would not fit in `maxRecordBytes`), ready to produce.
+    /// Refuses a chunk that would take the publisher over its bitrate, and an init segment that
+    /// leaves no room in a record.
+    public func receive(_ chunk: some Collection<UInt8>, nowMilliseconds: Int64, maxRecordBytes: Int = .max) throws(RelayError) -> Received {
         try inner.withLock { (inner) throws(RelayError) -> Received in
             guard inner.bitrate.take(Double(chunk.count), nowMilliseconds: nowMilliseconds) else {
                 let megabits = Double(limits.publishBitsPerSecond) / 1_000_000
@@ -96,24 +107,33 @@ public final class PublishSession: Sendable {
             for output in outputs {
                 switch output {
                 case .initSegment(let segment):
+                    guard maxRecordBytes - Self.recordOverhead(initSegment: segment.bytes) >= Self.minimumRecordBytes / 2 else {
+                        throw .limit(.initSegmentSize, "the init segment (\(segment.bytes.count) bytes) leaves no room for media in the topic's \(maxRecordBytes)-byte records (max.message.bytes)")
+                    }
                     received.startedStream = inner.initSegment == nil
                     inner.initSegment = segment.bytes
                 case .fragment(let fragment):
                     piece.add(fragment)
                 }
             }
-            inner.openCluster = piece.openCluster
-            guard !piece.bytes.isEmpty else { return received }
-            let join = piece.joinAt != nil || piece.joinFrom != nil
-            inner.unacknowledged[UInt32(truncatingIfNeeded: inner.nextSequence)] = nowMilliseconds
-            received.fragments.append(StreamFragment(
-                session: id, sequence: inner.nextSequence, ingestMilliseconds: nowMilliseconds, joinAt: piece.joinAt,
-                initSegment: join ? inner.initSegment : nil, relay: relayID, bytes: piece.bytes,
-                joinFrom: piece.joinFrom?.sequence, joinFromOffset: piece.joinFrom?.offset ?? 0
-            ))
-            inner.nextSequence += 1
-            inner.counters.fragments += 1
-            if join { inner.counters.keyframes += 1 }
+            guard !piece.bytes.isEmpty else {
+                inner.openCluster = piece.openCluster
+                return received
+            }
+            let (parts, openCluster) = piece.split(maxBytes: maxRecordBytes - Self.recordOverhead(initSegment: inner.initSegment))
+            inner.openCluster = openCluster
+            for part in parts {
+                let join = part.joinAt != nil || part.joinFrom != nil
+                inner.unacknowledged[UInt32(truncatingIfNeeded: inner.nextSequence)] = nowMilliseconds
+                received.fragments.append(StreamFragment(
+                    session: id, sequence: inner.nextSequence, ingestMilliseconds: nowMilliseconds, joinAt: part.joinAt,
+                    initSegment: join ? inner.initSegment : nil, relay: relayID, bytes: Array(part.bytes),
+                    joinFrom: part.joinFrom?.sequence, joinFromOffset: part.joinFrom?.offset ?? 0
+                ))
+                inner.nextSequence += 1
+                inner.counters.fragments += 1
+                if join { inner.counters.keyframes += 1 }
+            }
             return received
         }
     }
@@ -201,6 +221,46 @@ struct FragmentAssembly {
     init(sequence: UInt64, openCluster: Position?) {
         self.sequence = sequence
         self.openCluster = openCluster
+    }
+
+    /// An assembly already holding `bytes` (for tests of ``split(maxBytes:)``).
+    init(sequence: UInt64, openCluster: Position?, bytes: [UInt8], joinAt: Int?, joinFrom: Position?) {
+        self.init(sequence: sequence, openCluster: openCluster)
+        self.bytes = bytes
+        self.joinAt = joinAt
+        self.joinFrom = joinFrom
+    }
+
+    /// One Kafka record's share of the assembled bytes.
+    struct Part: Equatable {
+        var bytes: ArraySlice<UInt8>
+        var joinAt: Int?
+        var joinFrom: Position?
+    }
+
+    /// The bytes cut into parts of at most `maxBytes` each, for records `sequence`, `sequence + 1`,
+    /// …: a fragment larger than the topic accepts travels as several records, which viewers get
+    /// as consecutive messages of the same byte stream. The join point lands in the part that holds
+    /// its byte; a join point in an earlier fragment (`joinFrom`) is named by the last part, once
+    /// all of this fragment's bytes are in; ``openCluster`` is given in the parts' terms.
+    func split(maxBytes: Int) -> (parts: [Part], openCluster: Position?) {
+        guard maxBytes > 0, bytes.count > maxBytes else {
+            return ([Part(bytes: bytes[...], joinAt: joinAt, joinFrom: joinFrom)], openCluster)
+        }
+        var parts: [Part] = []
+        var start = 0
+        while start < bytes.count {
+            let end = min(start + maxBytes, bytes.count)
+            parts.append(Part(bytes: bytes[start..<end]))
+            start = end
+        }
+        if let joinAt { parts[joinAt / maxBytes].joinAt = joinAt % maxBytes }
+        parts[parts.count - 1].joinFrom = joinFrom
+        var open = openCluster
+        if let cluster = openCluster, cluster.sequence == sequence {
+            open = Position(sequence: sequence + UInt64(cluster.offset / maxBytes), offset: cluster.offset % maxBytes)
+        }
+        return (parts, open)
     }
 
     mutating func add(_ fragment: WebMFragment) {

@@ -63,7 +63,8 @@ extension Relay {
 
     /// Segments a chunk from the publisher and produces the fragments it completed.
     public func publish(_ chunk: some Collection<UInt8>, session: PublishSession) async throws(RelayError) {
-        let received = try session.receive(chunk, nowMilliseconds: currentMilliseconds())
+        let limit = state.withLock { $0.recordLimits[session.topic] } ?? settings.topics.maxMessageBytes
+        let received = try session.receive(chunk, nowMilliseconds: currentMilliseconds(), maxRecordBytes: min(limit, settings.topics.maxMessageBytes))
         if received.startedStream { prepareTopic(session.topic) }
         for fragment in received.fragments {
             try await produce(fragment, session: session)
@@ -75,18 +76,29 @@ extension Relay {
     /// background (some clusters never answer CreateTopics; the first fragment must not wait).
     private func prepareTopic(_ topic: TopicName) {
         let isNew = state.withLock { state -> Bool in
-            if state.createdTopics.count >= Self.maxRememberedCreatedTopics { state.createdTopics.removeAll() }
+            if state.createdTopics.count >= Self.maxRememberedCreatedTopics {
+                state.createdTopics.removeAll()
+                state.recordLimits.removeAll()
+            }
             return state.createdTopics.insert(topic).inserted
         }
         directory.withLock { $0.record(.kvb, for: topic.value, nowMilliseconds: currentMilliseconds()) }
         guard isNew else { return }
-        let createTopic = self.createTopic
+        let provisioner = self.provisioner
         let logger = self.logger
         let producer = self.producer
         let clusterTopics = self.clusterTopics
+        let state = self.state
         DispatchQueue.global().async {
             producer.prepare(topic: topic.value)
-            do { try createTopic(topic) } catch { logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation") }
+            do {
+                let outcome = try provisioner.provision(topic)
+                if let limit = outcome.maxMessageBytes {
+                    state.withLock { $0.recordLimits[topic] = limit }
+                }
+            } catch {
+                logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation")
+            }
             producer.prepare(topic: topic.value)
             clusterTopics.invalidate()
         }
@@ -110,6 +122,9 @@ extension Relay {
                 }
                 waited += 10
                 try? await Task.sleep(for: .milliseconds(10))
+            } catch where error.isMessageTooLarge {
+                // Fragments are cut to the topic's limit; this is a producer limit set lower still.
+                throw .limit(.elementSize, "a fragment of \(fragment.payload.readableBytes) bytes is larger than Kafka accepts here (\(error.message)); check the relay's message.max.bytes")
             } catch {
                 throw .kafkaUnavailable(error.message)
             }
@@ -134,9 +149,10 @@ extension Relay {
         logger.info("publisher disconnected", metadata: ["topic": "\(session.topic)", "session": "\(session.id)"])
     }
 
-    /// Creates one of the control plane's topics (1 partition), as stream topics are created.
+    /// Creates one of the control plane's topics (1 partition), as stream topics are created,
+    /// with a shorter retention.
     func createControlTopic(_ name: String) throws {
         guard let topic = try? TopicName(name, allowingControlTopics: true) else { return }
-        try createTopic(topic)
+        _ = try provisioner.provision(topic, control: true)
     }
 }

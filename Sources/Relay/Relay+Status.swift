@@ -88,6 +88,7 @@ extension Relay {
         var status = RelayStatus(relay: settings.relayID, address: address, startedAtMilliseconds: startedAtMilliseconds,
                                  sentAtMilliseconds: now, sessions: sessions, topics: topics, kafkaProblem: kafkaProblem)
         status.viewerPage = viewerPage
+        status.kafkaError = recentKafkaError(withinMilliseconds: Self.statusKafkaErrorMilliseconds)
         return status
     }
 
@@ -217,6 +218,9 @@ extension Relay {
     public var kafkaProblem: String? { health.current?.reason }
 
     /// The producer's latest Kafka error, if it happened within the last `withinMilliseconds`.
+    /// How long a Kafka error stays in the status document after it happened.
+    static let statusKafkaErrorMilliseconds: Int64 = 10_000
+
     public func recentKafkaError(withinMilliseconds: Int64 = 30_000) -> String? {
         lastKafkaError.withLock { last in
             guard let last, currentMilliseconds() - last.milliseconds < withinMilliseconds else { return nil }

@@ -17,7 +17,8 @@ public final class Relay: Sendable {
     public let metrics: TopicMetrics
     public let startedAtMilliseconds: Int64
     let admin: KafkaAdmin
-    let createTopic: @Sendable (TopicName) throws -> Void
+    /// Creates and checks the topics this relay writes to.
+    let provisioner: TopicProvisioner
     let sessions: Locked<[UInt32: PublishSession]>
     let state = Locked(State())
     let probe: Locked<KafkaConsumer?> = Locked(nil)
@@ -44,6 +45,8 @@ public final class Relay: Sendable {
         var totalViewers = 0
         /// Topics this relay has asked the cluster to create (bounded; creating twice is harmless).
         var createdTopics: Set<TopicName> = []
+        /// The largest record each topic accepts, where the cluster said (its max.message.bytes).
+        var recordLimits: [TopicName: Int] = [:]
         var pausedTopics: Set<TopicName> = []
         /// Kicked viewers' client ids and addresses, until when they are refused.
         var bannedClients: [String: Int64] = [:]
@@ -69,13 +72,14 @@ public final class Relay: Sendable {
     /// Topics remembered as created; past this the memory starts over (re-creating is harmless).
     static let maxRememberedCreatedTopics = 10_000
 
-    /// - Parameter createTopic: how to create a stream's topic; defaults to Kafka's CreateTopics
-    ///   (1 partition). The embedded cluster passes its own (the mock ignores CreateTopics).
+    /// - Parameter createTopic: how to create a topic with a number of replicas; defaults to
+    ///   Kafka's CreateTopics with ``RelaySettings/topics``. The in-process embedded cluster passes
+    ///   its own (the mock does not answer CreateTopics).
     public init(
         settings: RelaySettings,
         kafka: KafkaConfiguration,
         logger: Logger,
-        createTopic: (@Sendable (TopicName) throws -> Void)? = nil
+        createTopic: (@Sendable (_ topic: TopicName, _ replicas: Int) throws -> Void)? = nil
     ) throws(KafkaError) {
         self.settings = settings
         self.kafka = kafka
@@ -92,7 +96,12 @@ public final class Relay: Sendable {
         self.clusterTopics = ClusterTopics(admin: admin)
         let health = KafkaHealthMonitor(admin: admin, logger: logger)
         self.health = health
-        self.producer = try KafkaProducer(configuration: kafka, logger: logger, onError: { error in
+        // Batches must fit the topics' record limit too (librdkafka builds them up to this size).
+        var producerKafka = kafka
+        if producerKafka.properties["message.max.bytes"] == nil {
+            producerKafka.properties["message.max.bytes"] = String(settings.topics.maxMessageBytes)
+        }
+        self.producer = try KafkaProducer(configuration: producerKafka, logger: logger, onError: { error in
             lastKafkaError.withLock { $0 = (error.message, currentMilliseconds()) }
             health.noteError(error)
         }) { report in
@@ -105,17 +114,15 @@ public final class Relay: Sendable {
         // Topics with a publisher here or on a peer that reported in the last 3 s.
         let state = self.state
         let peers = self.peers
-        self.reader = try TopicReader(kafka: kafka, throttleMilliseconds: settings.consumerThrottleMilliseconds, logger: logger) {
+        self.reader = try TopicReader(kafka: kafka, throttleMilliseconds: settings.consumerThrottleMilliseconds, logger: logger, onError: { error in
+            lastKafkaError.withLock { $0 = (error.message, currentMilliseconds()) }
+        }) {
             let now = currentMilliseconds()
             let local = state.withLock { Set($0.publishers.keys.map(\.value)) }
             let remote = Relay.freshStatuses(peers, nowMilliseconds: now).flatMap { $0.topics.filter { $0.publishers > 0 }.map(\.name) }
             return local.union(remote)
         }
-        if let createTopic {
-            self.createTopic = createTopic
-        } else {
-            self.createTopic = { topic in try admin.createTopic(topic.value, partitions: 1, timeoutMilliseconds: 3000) }
-        }
+        self.provisioner = TopicProvisioner(admin: admin, settings: settings.topics, logger: logger, create: createTopic)
         health.start()
         reader.start()
         sweeper.start(stallMilliseconds: Int64(settings.limits.stalledViewerSeconds) * 1000) {

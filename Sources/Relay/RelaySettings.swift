@@ -1,3 +1,4 @@
+import Kafka
 import Trust
 
 /// Tunables of the relay core, with the defaults `kvb-server` uses.
@@ -23,6 +24,8 @@ public struct RelaySettings: Sendable {
     public var statusViewersPerPage = 250
     /// Every limit, with its default.
     public var limits = RelayLimits()
+    /// What the relay asks of the topics it creates: replication, retention, record size.
+    public var topics = KafkaTopicSettings()
     /// Who may publish and watch what.
     public var access = AccessPolicy()
     /// The key operator commands, acknowledgements and status documents are signed with. Without

@@ -51,8 +51,9 @@ final class TopicReader: Sendable {
     static let peeksPerCheck = 10
 
     init(kafka: KafkaConfiguration, throttleMilliseconds: Int, logger: Logger,
+         onError: @escaping @Sendable (KafkaError) -> Void = { _ in },
          liveTopics: @escaping @Sendable () -> Set<String> = { [] }) throws(KafkaError) {
-        consumer = try KafkaConsumer(configuration: kafka, logger: logger)
+        consumer = try KafkaConsumer(configuration: kafka, logger: logger, onError: onError)
         self.throttleMilliseconds = throttleMilliseconds
         self.logger = logger
         self.liveTopics = liveTopics

@@ -23,7 +23,7 @@ func makeApplication(
         let problem = relay.kafkaProblem
         let health = Health(
             status: problem == nil ? "ok" : "kafka_unreachable", relay: relay.settings.relayID,
-            kafka: embedded ? "embedded" : "external", bootstrap: kafka.bootstrapServers,
+            kafka: embedded ? "embedded" : "external", bootstrap: kafka.bootstrapServers, librdkafka: Librdkafka.version,
             reason: problem, kafkaError: relay.recentKafkaError()
         )
         return try Response.json(health, status: problem == nil ? .ok : .serviceUnavailable)
@@ -112,6 +112,8 @@ struct Health: Encodable {
     var relay: String
     var kafka: String
     var bootstrap: String
+    /// The librdkafka version this relay loaded.
+    var librdkafka: String
     /// Why Kafka is unreachable (503 only).
     var reason: String?
     /// The producer's latest Kafka error within the last 30 s, if any.

@@ -15,6 +15,8 @@ struct BrokerCommand: AsyncParsableCommand {
               down N      take broker N (1-based) down: its connections close, new ones are refused
               up N        bring it back
               rtt N MS    add MS milliseconds to broker N's responses (0 removes it)
+              leader TOPIC N
+                          make broker N the leader of TOPIC's partition 0 (a leader election)
             Each command is answered with a line "ok: ..." or "error: ...".
             """
     )
@@ -61,8 +63,20 @@ struct WaitForShutdownService: Service {
 enum FaultCommand {
     /// Applies one command line; returns the answer line.
     static func apply(_ line: String, to cluster: EmbeddedKafkaCluster, brokers: Int32) -> String {
+        let usage = "down N, up N, rtt N MS, leader TOPIC N"
         let words = line.split(separator: " ", omittingEmptySubsequences: true)
-        guard let verb = words.first else { return "error: empty command (down N, up N, rtt N MS)" }
+        guard let verb = words.first else { return "error: empty command (\(usage))" }
+        if verb == "leader" {
+            guard words.count == 3, let broker = Int32(words[2]), broker >= 1, broker <= brokers else {
+                return "error: \(line): leader TOPIC N, with N a broker from 1 to \(brokers)"
+            }
+            do {
+                try cluster.setLeader(topic: String(words[1]), broker: broker)
+                return "ok: broker \(broker) leads \(words[1])"
+            } catch {
+                return "error: \(error)"
+            }
+        }
         guard words.count >= 2, let broker = Int32(words[1]), broker >= 1, broker <= brokers else {
             return "error: \(line): name a broker from 1 to \(brokers)"
         }
@@ -78,7 +92,7 @@ enum FaultCommand {
             cluster.setBroker(broker, roundTripMilliseconds: milliseconds)
             return "ok: broker \(broker) rtt \(milliseconds) ms"
         default:
-            return "error: unknown command \(verb) (down N, up N, rtt N MS)"
+            return "error: unknown command \(verb) (\(usage))"
         }
     }
 }

@@ -43,6 +43,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Limits") var limits: LimitOptions
 
+    @OptionGroup(title: "Topics kvb creates") var topics: TopicOptions
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let access = try security.accessPolicy(environment: environment)
@@ -65,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         if var configured = KafkaConfiguration.fromEnvironment(environment) {
             configured.properties.merge(extra) { _, new in new }
             kafka = configured
-            logger.info("using Kafka at \(kafka.bootstrapServers)")
+            logger.info("using Kafka at \(kafka.bootstrapServers) (librdkafka \(Librdkafka.version))")
         } else {
             let cluster = try EmbeddedKafkaCluster(logger: logger)
             embedded = cluster
@@ -84,12 +86,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let id = relayID ?? "\(host):\(port)"
-        var createTopic: (@Sendable (TopicName) throws -> Void)?
+        var createTopic: (@Sendable (TopicName, Int) throws -> Void)?
         if let cluster = embedded {
-            createTopic = { topic in try cluster.createTopic(topic.value, partitions: 1) }
+            createTopic = { topic, replicas in try cluster.createTopic(topic.value, partitions: 1, replicationFactor: Int32(replicas)) }
         }
         var settings = RelaySettings(relayID: id)
         settings.limits = limits.limits
+        settings.topics = topics.settings
         settings.access = access
         settings.operatorKey = operatorKey?.key
         settings.statusViewersPerPage = max(1, statusViewersPerPage)

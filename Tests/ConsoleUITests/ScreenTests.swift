@@ -44,6 +44,22 @@ struct ScreenTests {
         #expect(fleet.relays.isEmpty)
     }
 
+    @Test func aRelaysKafkaErrorsShowWhileTheyLast() {
+        var fleet = Samples.fleet(["relay-a"])
+        var troubled = Samples.relay("relay-b")
+        troubled.kafkaError = "127.0.0.1:39091/2: Connect to ipv4#127.0.0.1:39091 failed: Connection refused"
+        fleet.apply(troubled, receivedAtMilliseconds: now)
+        let text = render(ConsoleState(consoleID: "c"), fleet).text
+        #expect(text[0].contains("1 with Kafka errors"))
+        #expect(text.contains { $0.contains("relay-b") && $0.contains("kafka") })
+        #expect(text.contains { $0.contains("relay-a") && $0.contains(" ok") })
+        let row = Table.build(.relays, fleet: fleet, nowMilliseconds: now).rows.first { $0.subject == .relay("relay-b") }
+        #expect(row?.details.contains { $0.0 == "kafka" && $0.1.hasPrefix("error: 127.0.0.1:39091/2") } == true)
+        // The next report without the error: the row is ok again.
+        fleet.apply(Samples.relay("relay-b"), receivedAtMilliseconds: now)
+        #expect(!render(ConsoleState(consoleID: "c"), fleet).text[0].contains("Kafka errors"))
+    }
+
     @Test func latencyViewShowsLagAndStages() {
         var state = ConsoleState(consoleID: "c")
         _ = state.handle(.character("4"), fleet: Samples.fleet(), nowMilliseconds: now)

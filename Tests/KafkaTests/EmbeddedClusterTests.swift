@@ -96,6 +96,7 @@ final class EmbeddedClusterTests {
         _ = try produce(1, topic: "positions", from: 13)
         let afterTime = consume(byTime) { messages, _ in messages.count == 1 }
         #expect(afterTime.map(\.offset) == [13], "the mock has no offsets-for-times: reading starts at the end")
+        #expect(try byTime.offset(atTime: 0, topic: "positions") == nil, "the mock names no offset for a time")
     }
 
     @Test func adminListsTopicsAndCreatesThemIdempotently() throws {
@@ -104,7 +105,7 @@ final class EmbeddedClusterTests {
         let admin = try KafkaAdmin(configuration: configuration, logger: logger)
         defer { admin.close() }
         let topics = try admin.listTopics()
-        #expect(topics.contains(KafkaTopicMetadata(name: "listed", partitionCount: 1)))
+        #expect(topics.contains { $0.name == "listed" && $0.partitionCount == 1 && $0.replicas == 1 && $0.leader == 1 })
         #expect(try admin.queryWatermarks(topic: "listed") == KafkaWatermarks(low: 0, high: 0))
     }
 

@@ -1,10 +1,11 @@
 import Foundation
+import Kafka
 import NIOCore
 import Testing
 import WebM
 @testable import Relay
 
-@Suite("A publisher's chunks become one fragment each, with join points as byte positions")
+@Suite("A publisher's chunks become one fragment each (several records when a topic's limit is smaller), with join points as byte positions")
 struct PublishSessionTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../WebMTests/Fixtures")
     static let names = ["vp8-opus.webm", "vp9.webm", "av1.webm", "vp8-video-only.webm"]
@@ -56,8 +57,17 @@ struct PublishSessionTests {
         PublishSession(number: 1, topic: try TopicName("cam"), remoteAddress: "test", userAgent: "", relayID: "r", limits: RelayLimits())
     }
 
-    @Test(arguments: names)
-    func oneFragmentPerChunkCarryingTheStreamAndItsJoinPoints(name: String) throws {
+    /// No record limit, and records of at most 16 KiB (a chunk of a keyframe is often larger).
+    static let recordLimits = [Int.max, 16 << 10]
+
+    /// The record's size as Kafka counts it, but for framing (under 100 bytes).
+    static func recordBytes(_ fragment: StreamFragment) throws -> Int {
+        let message = fragment.kafkaMessage(topic: try TopicName("cam"))
+        return message.key.count + message.value.count + message.headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
+    }
+
+    @Test(arguments: names, recordLimits)
+    func oneFragmentPerChunkCarryingTheStreamAndItsJoinPoints(name: String, limit: Int) throws {
         let (bytes, recorded) = try Self.recording(name)
         let reference = try Self.referenceJoinPoints(bytes)
         #expect(!reference.isEmpty)
@@ -68,14 +78,19 @@ struct PublishSessionTests {
             var chunks = 0
             for size in sizes where index < bytes.count {
                 let end = min(bytes.count, index + size)
-                let received = try session.receive(bytes[index..<end], nowMilliseconds: 0)
-                #expect(received.fragments.count <= 1, "\(name), \(chunking): one fragment per chunk at most")
+                let received = try session.receive(bytes[index..<end], nowMilliseconds: 0, maxRecordBytes: limit)
+                if limit == .max {
+                    #expect(received.fragments.count <= 1, "\(name), \(chunking): one fragment per chunk at most")
+                }
+                for fragment in received.fragments {
+                    #expect(try Self.recordBytes(fragment) <= limit - 100, "\(name), \(chunking): a record over the topic's limit")
+                }
                 fragments += received.fragments
                 index = end
                 chunks += 1
             }
             #expect(fragments.map(\.sequence) == Array(0..<UInt64(fragments.count)))
-            #expect(fragments.count <= chunks)
+            if limit == .max { #expect(fragments.count <= chunks) }
             // The bytes, concatenated, are the stream after its init segment.
             var starts: [UInt64: Int] = [:]
             var stream: [UInt8] = []
@@ -99,8 +114,8 @@ struct PublishSessionTests {
 
     /// A viewer that arrives at any moment starts exactly at a Cluster that is a join point and
     /// then gets the stream byte for byte, whichever way the publisher chunked it.
-    @Test(arguments: names)
-    func aViewerJoiningAtAnyFragmentGetsTheStreamFromAJoinPoint(name: String) throws {
+    @Test(arguments: names, recordLimits)
+    func aViewerJoiningAtAnyFragmentGetsTheStreamFromAJoinPoint(name: String, limit: Int) throws {
         let (bytes, recorded) = try Self.recording(name)
         let reference = Set(try Self.referenceJoinPoints(bytes))
         for (chunking, sizes) in Self.chunkings(bytes, recorded: recorded) where chunking != "fixed 1" {
@@ -109,7 +124,7 @@ struct PublishSessionTests {
             var index = 0
             for size in sizes where index < bytes.count {
                 let end = min(bytes.count, index + size)
-                fragments += try session.receive(bytes[index..<end], nowMilliseconds: 0).fragments
+                fragments += try session.receive(bytes[index..<end], nowMilliseconds: 0, maxRecordBytes: limit).fragments
                 index = end
             }
             let stream = fragments.flatMap(\.bytes)
@@ -135,5 +150,33 @@ struct PublishSessionTests {
                 #expect(reference.contains(start), "\(name), \(chunking), arrival \(arrival): starts at \(start), not a join point")
             }
         }
+    }
+    /// A fragment far larger than the topic's records: cut into parts in order, the join point in
+    /// the part holding its byte; nothing lost, nothing reordered.
+    @Test func aKeyframeLargerThanARecordIsCutIntoConsecutiveRecords() throws {
+        let bytes = (0..<5000).map { UInt8(truncatingIfNeeded: $0) }
+        let whole = FragmentAssembly(sequence: 10, openCluster: FragmentAssembly.Position(sequence: 10, offset: 2500),
+                                     bytes: bytes, joinAt: 2500, joinFrom: nil)
+        let (parts, open) = whole.split(maxBytes: 1000)
+        #expect(parts.map(\.bytes.count) == [1000, 1000, 1000, 1000, 1000])
+        #expect(parts.flatMap { Array($0.bytes) } == bytes)
+        #expect(parts.map(\.joinAt) == [nil, nil, 500, nil, nil])
+        #expect(open == FragmentAssembly.Position(sequence: 12, offset: 500))
+        // A join point in an earlier fragment is named by the last part.
+        let later = FragmentAssembly(sequence: 11, openCluster: nil, bytes: bytes, joinAt: nil,
+                                     joinFrom: FragmentAssembly.Position(sequence: 9, offset: 40))
+        let (laterParts, _) = later.split(maxBytes: 2000)
+        #expect(laterParts.map(\.joinFrom) == [nil, nil, FragmentAssembly.Position(sequence: 9, offset: 40)])
+        #expect(laterParts.map(\.bytes.count) == [2000, 2000, 1000])
+        // Small enough: one part, as it was.
+        let (single, sameOpen) = whole.split(maxBytes: 5000)
+        #expect(single.count == 1 && single[0].joinAt == 2500 && sameOpen == FragmentAssembly.Position(sequence: 10, offset: 2500))
+    }
+
+    /// An init segment that would not leave room for media in a record is refused, clearly.
+    @Test func anInitSegmentTooLargeForTheTopicsRecordsIsRefused() throws {
+        let (bytes, _) = try Self.recording("vp8-opus.webm")
+        let session = try Self.session()
+        #expect(throws: RelayError.self) { try session.receive(bytes[...], nowMilliseconds: 0, maxRecordBytes: 2000) }
     }
 }

@@ -15,7 +15,8 @@ import pytest
 from guarded import (ALLOWED_ORIGIN, OTHER_KEY, PUBLISH_KEY, WATCH_KEY, GuardedRelay, Outcome, fresh_address, one_too_many,
                      publish, token, watch)
 from kvbharness import SERVER, Kvb, Publisher, Viewer, api_topics, http_get, load_fixture, looped, raw_websocket, report_logs, wait_until
-from kvbharness.trust import produce, rejected
+from kvbharness.kafka import produce
+from kvbharness.trust import rejected
 from kvbharness.webm import FIXTURES_DIR
 
 KEY = {"key": PUBLISH_KEY}

@@ -15,7 +15,7 @@ import sys
 import time
 
 from kvbharness import Publisher, Viewer, http_get, load_fixture, looped, raw_websocket, wait_until
-from kvbharness.trust import records, session_fragments
+from kvbharness.kafka import records, session_fragments
 
 VP8 = load_fixture("vp8-opus")
 

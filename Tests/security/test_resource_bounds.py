@@ -11,7 +11,8 @@ import time
 import uuid
 
 from kvbharness import Publisher, Viewer, load_fixture, wait_until
-from kvbharness.trust import cluster_topics, from_address, rejected
+from kvbharness.kafka import cluster_topics
+from kvbharness.trust import from_address, rejected
 
 VP8 = load_fixture("vp8-opus")
 

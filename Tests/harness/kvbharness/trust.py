@@ -4,7 +4,6 @@ Swift code (so the wire formats are checked, not just round-tripped):
 - `watch_token()` and `sign_record()`: kvb's signed watch tokens and control-plane signatures;
 - `metrics()` / `counter()`: a relay's Prometheus counters;
 - `from_address()`: a TCP socket from another loopback address (127.0.0.0/8), for per-address limits;
-- `produce()`, `cluster_topics()`: raw records and the topic list, through confluent-kafka.
 """
 
 from __future__ import annotations
@@ -69,60 +68,3 @@ def from_address(relay_url: str, source_ip: str) -> socket.socket:
     sock.bind((source_ip, 0))
     sock.connect((host, int(port)))
     return sock
-
-
-def produce(bootstrap: str, topic: str, values: list[bytes], headers: list[list[tuple[str, bytes]]] | None = None,
-            key: bytes | None = None, partition: int = 0) -> None:
-    """Produces raw records (another application's, or forged ones) and waits for them."""
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "log_level": 3})
-    errors = []
-    for index, value in enumerate(values):
-        producer.produce(topic, value=value, key=key, partition=partition,
-                         headers=(headers[index] if headers else None),
-                         on_delivery=lambda err, _msg: err and errors.append(err))
-    remaining = producer.flush(15)
-    assert remaining == 0 and not errors, f"producing to {topic}: {remaining} not delivered, errors {errors}"
-
-
-def cluster_topics(bootstrap: str) -> set[str]:
-    """Every topic the cluster has (listing does not create any)."""
-    from confluent_kafka.admin import AdminClient
-
-    return set(AdminClient({"bootstrap.servers": bootstrap, "log_level": 3}).list_topics(timeout=10).topics)
-
-
-def records(bootstrap: str, topic: str, timeout: float = 20) -> list:
-    """Every record of partition 0 of `topic`, from the beginning to the end (confluent-kafka
-    Messages: `.value()`, `.headers()`, `.offset()`)."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kvb-test-reader", "enable.auto.commit": False,
-                         "enable.partition.eof": True, "log_level": 3})
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    found = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    return found
-                continue
-            found.append(message)
-    finally:
-        consumer.close()
-    raise AssertionError(f"reading {topic} did not reach its end within {timeout} s ({len(found)} records)")
-
-
-def session_fragments(messages: list, session: str) -> dict[int, bytes]:
-    """The fragments of one publisher session found in a topic: sequence number -> bytes (end markers left out)."""
-    fragments = {}
-    for message in messages:
-        headers = {name: value for name, value in (message.headers() or [])}
-        if headers.get("kvb-session", b"").decode() == session and headers.get("kvb-end") != b"1":
-            fragments[int(headers["kvb-seq"])] = message.value() or b""
-    return fragments

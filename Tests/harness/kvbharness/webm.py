@@ -59,6 +59,7 @@ class Fixture:
     # keyframe cluster offset -> end of its first video block: once the relay has that many bytes
     # it can produce the keyframe fragment.
     keyframe_complete_at: dict[int, int] = field(default_factory=dict)
+    video_tracks: set[int] = field(default_factory=set)
 
     @property
     def chunks(self) -> list[bytes]:
@@ -136,11 +137,44 @@ def _video_tracks(data: bytes, start: int, end: int) -> set[int]:
     return tracks
 
 
+def _video_tracks_of(data: bytes) -> set[int]:
+    pos = 0
+    while pos < len(data):
+        element_id, header, size = _element(data, pos)
+        if element_id == SEGMENT_ID:
+            pos += header
+            continue
+        if element_id == TRACKS:
+            return _video_tracks(data, pos + header, pos + header + size)
+        if element_id == CLUSTER or size is None:
+            break
+        pos += header + size
+    return set()
+
+
+def _size_vint(size: int) -> bytes:
+    """An 8-byte EBML size (always valid, whatever the size)."""
+    return bytes([0x01]) + size.to_bytes(7, "big")
+
+
+def big_keyframe_cluster(fixture: Fixture, payload_bytes: int, timecode: int = 0) -> bytes:
+    """A Cluster holding one keyframe SimpleBlock of `payload_bytes` on the fixture's
+    video track: a high-bitrate keyframe, as a 4K camera would produce. The relay only reads the
+    WebM structure, so the payload is filler."""
+    track = min(fixture.video_tracks)
+    assert track < 127
+    block = bytes([0x80 | track]) + (0).to_bytes(2, "big") + bytes([0x80]) + bytes(range(256)) * (payload_bytes // 256) \
+        + bytes(payload_bytes % 256)
+    body = bytes([0xE7, 0x84]) + timecode.to_bytes(4, "big") + bytes([SIMPLE_BLOCK]) + _size_vint(len(block)) + block
+    return CLUSTER_ID + bytes([0x01]) + b"\xff" * 7 + body  # unknown size, as MediaRecorder writes
+
+
 @cache
 def load_fixture(name: str) -> Fixture:
     data = (FIXTURES_DIR / f"{name}.webm").read_bytes()
     meta = json.loads((FIXTURES_DIR / f"{name}.webm.chunks.json").read_text())
     fixture = Fixture(name=name, data=data, chunk_sizes=list(meta["chunks"]), mime_type=meta.get("mimeType", ""))
+    fixture.video_tracks = _video_tracks_of(data)
     assert sum(fixture.chunk_sizes) == len(data), f"{name}: chunk sizes do not add up to the file size"
     _parse(fixture)
     assert fixture.keyframe_cluster_offsets, f"{name}: no keyframe cluster found"
