@@ -92,8 +92,9 @@ test: swift-test integration-test console-test tansu-test security-test browser-
 clean:
 	rm -rf .build $(VENV)
 
-# BENCH=full for the long load profile; BENCH_BASELINE=/path/to/another/kvb-server also runs the
-# load scenarios on that build first, so the table shows both. Results go to bench-results/
+# After the micro-benchmarks, the Kafka round trip on the embedded cluster and on Tansu, with kvb's
+# settings and librdkafka's defaults (scripts/bench_kafka.sh). BENCH=full for the long load
+# profile; BENCH_BASELINE=/path/to/another/kvb-server also runs the load scenarios on that build first, so the table shows both. Results go to bench-results/
 # (load.json, and load.png: latency and CPU against viewers, threads and idle CPU of 200 topics).
 # `kvb-bench floor` then prints what the kernel alone allows on this machine for the same fan-out
 # (loopback TCP, no relay, no Kafka): the load figures cannot beat it.
@@ -101,6 +102,7 @@ BENCH ?= short
 bench: deps venv
 	$(SWIFT) build -c release
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench micro Tests/WebMTests/Fixtures/vp8-opus.webm
+	scripts/bench_kafka.sh $$($(SWIFT) build -c release --show-bin-path)/kvb-bench $(PY)
 	@if [ -n "$(BENCH_BASELINE)" ]; then \
 		$$($(SWIFT) build -c release --show-bin-path)/kvb-bench load --profile $(BENCH) --label baseline --server $(BENCH_BASELINE); \
 	fi

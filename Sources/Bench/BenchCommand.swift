@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kvb-bench",
         abstract: "Benchmarks that print numbers.",
-        subcommands: [MicroCommand.self, LoadCommand.self, FloorCommand.self],
+        subcommands: [MicroCommand.self, LoadCommand.self, FloorCommand.self, KafkaCommand.self],
         defaultSubcommand: MicroCommand.self
     )
 }

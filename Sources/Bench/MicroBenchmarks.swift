@@ -71,37 +71,13 @@ enum MicroBenchmarks {
             var logger = Logger(label: "bench")
             logger.logLevel = .error
             let cluster = try EmbeddedKafkaCluster(logger: logger)
+            defer { cluster.close() }
             try cluster.createTopic("bench", partitions: 1)
-            let configuration = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers)
-            let producer = try KafkaProducer(configuration: configuration, logger: logger) { _ in }
-            let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-            try consumer.assign(topic: "bench", offset: .end)
-            // Reach the end before producing.
-            var ready = false
-            while !ready { if case .endOfPartition? = consumer.poll(timeoutMilliseconds: 100) { ready = true } }
             let count = 250
-            let payload = [UInt8](repeating: 7, count: 64 << 10)
-            var latencies: [Double] = []
-            let start = Date()
-            for i in 0..<count {
-                let sent = Date().timeIntervalSince1970
-                try producer.send(KafkaOutgoingMessage(topic: "bench", key: [], value: payload,
-                                                       headers: [KafkaHeader("t", string: String(sent))]), id: UInt64(i))
-                while true {
-                    guard case .message(let message)? = consumer.poll(timeoutMilliseconds: 1000) else { continue }
-                    let sentAt = message.header("t").flatMap { Double(String(decoding: $0, as: UTF8.self)) } ?? sent
-                    latencies.append((Date().timeIntervalSince1970 - sentAt) * 1000)
-                    break
-                }
-                let next = start.addingTimeInterval(Double(i + 1) / 50)
-                if next > Date() { Thread.sleep(until: next) }
-            }
-            latencies.sort()
+            let result = try KafkaRoundTrip.run(configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers),
+                                                topic: "bench", count: count, logger: logger)
             print(String(format: "kafka.produce→consume median %.1f ms  p99 %.1f ms  max %.1f ms  (%d x 64 KB at 50/s, embedded cluster)",
-                         percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.last ?? 0, count))
-            consumer.close()
-            producer.close()
-            cluster.close()
+                         result.p50, result.p99, result.max, count))
         }
     }
 }

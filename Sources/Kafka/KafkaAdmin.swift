@@ -44,6 +44,14 @@ public final class KafkaAdmin: Sendable {
         return Int(metadata.pointee.broker_cnt)
     }
 
+    /// The cluster's controller (the broker that takes CreateTopics), as the latest metadata
+    /// named it; nil when it named none (librdkafka's mock cluster never does). Call after
+    /// ``ping(timeoutMilliseconds:)``, which fetches that metadata.
+    public func controllerID() -> Int32? {
+        guard let id = try? handle.use({ rd_kafka_controllerid($0, 0) }), id >= 0 else { return nil }
+        return id
+    }
+
     /// Whether CreateTopics made the topic, or found it there already.
     public enum Creation: Sendable, Equatable {
         case created

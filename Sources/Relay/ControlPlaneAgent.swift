@@ -35,10 +35,17 @@ public final class ControlPlaneAgent: Sendable {
         self.consumer = try KafkaConsumer(configuration: kafka, logger: logger)
     }
 
-    /// Creates the control topics if needed and starts both loops. Blocking: call off the pool.
+    /// Creates the control topics if needed and starts both loops. Blocking (a few Kafka round
+    /// trips): call off the pool.
     public func start() {
         if relay.settings.operatorKey == nil {
             logger.warning("no operator key (KVB_OPERATOR_KEY or --operator-key-file): this relay applies no operator command")
+        }
+        // Create the topics first, with the relay's settings: a producer's or consumer's first
+        // look at them could have a broker auto-create them with its defaults. (A cluster that
+        // names no controller, like the embedded one in another process, is not asked.)
+        for topic in [ControlTopics.status, ControlTopics.control] {
+            do { try relay.createControlTopic(topic) } catch { logger.debug("could not create \(topic): \(error)") }
         }
         // Commands from the end if the topic exists, otherwise from its first record once it does;
         // statuses from the last few seconds, to know the fleet at once.
@@ -60,15 +67,6 @@ public final class ControlPlaneAgent: Sendable {
             Thread.sleep(forTimeInterval: Double(interval) / 1000)
         }
         threads.withLock { $0 = [commandLoop, statusLoop] }
-        // Create the topics last, in the background: some clusters never answer CreateTopics
-        // (the embedded one in another process), and commands must not wait for that.
-        let relay = self.relay
-        let logger = self.logger
-        DispatchQueue.global().async {
-            for topic in [ControlTopics.status, ControlTopics.control] {
-                do { try relay.createControlTopic(topic) } catch { logger.debug("could not create \(topic): \(error)") }
-            }
-        }
     }
 
     private func pollCommands() {

@@ -65,16 +65,18 @@ extension Relay {
     public func publish(_ chunk: some Collection<UInt8>, session: PublishSession) async throws(RelayError) {
         let limit = state.withLock { $0.recordLimits[session.topic] } ?? settings.topics.maxMessageBytes
         let received = try session.receive(chunk, nowMilliseconds: currentMilliseconds(), maxRecordBytes: min(limit, settings.topics.maxMessageBytes))
-        if received.startedStream { prepareTopic(session.topic) }
+        if received.startedStream { await prepareTopic(session.topic) }
         for fragment in received.fragments {
             try await produce(fragment, session: session)
             metrics.recordIn(topic: session.topic.value, bytes: fragment.payload.readableBytes)
         }
     }
 
-    /// The stream is valid WebM: create its topic (1 partition) and look up its metadata, in the
-    /// background (some clusters never answer CreateTopics; the first fragment must not wait).
-    private func prepareTopic(_ topic: TopicName) {
+    /// The stream is valid WebM: create its topic (1 partition, the relay's topic settings) or
+    /// check the one that exists, before its first fragment is produced: a producer's first look
+    /// at a topic makes a broker with auto-creation create it with the broker's defaults. A round
+    /// trip or two; bounded by the admin timeouts when Kafka does not answer.
+    private func prepareTopic(_ topic: TopicName) async {
         let isNew = state.withLock { state -> Bool in
             if state.createdTopics.count >= Self.maxRememberedCreatedTopics {
                 state.createdTopics.removeAll()
@@ -89,18 +91,20 @@ extension Relay {
         let producer = self.producer
         let clusterTopics = self.clusterTopics
         let state = self.state
-        DispatchQueue.global().async {
-            producer.prepare(topic: topic.value)
-            do {
-                let outcome = try provisioner.provision(topic)
-                if let limit = outcome.maxMessageBytes {
-                    state.withLock { $0.recordLimits[topic] = limit }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                do {
+                    let outcome = try provisioner.provision(topic)
+                    if let limit = outcome.maxMessageBytes {
+                        state.withLock { $0.recordLimits[topic] = limit }
+                    }
+                } catch {
+                    logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation")
                 }
-            } catch {
-                logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation")
+                producer.prepare(topic: topic.value)
+                clusterTopics.invalidate()
+                done.resume()
             }
-            producer.prepare(topic: topic.value)
-            clusterTopics.invalidate()
         }
     }
 

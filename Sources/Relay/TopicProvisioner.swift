@@ -40,6 +40,12 @@ final class TopicProvisioner: Sendable {
             try create(topic, replicas)
             return Outcome(maxMessageBytes: nil)
         }
+        // Without a controller nobody answers CreateTopics (librdkafka's mock cluster in another
+        // process): the topic is created on first use instead, with the cluster's defaults.
+        guard admin.controllerID() != nil else {
+            logger.debug("the cluster names no controller: topic \(topic) is left to its auto-creation")
+            return Outcome(maxMessageBytes: nil)
+        }
         let creation = try admin.createTopic(
             topic.value, partitions: 1, replicationFactor: Int32(replicas), configs: settings.configs(replicas: replicas),
             timeoutMilliseconds: 3000

@@ -107,10 +107,7 @@ async def test_leader_moves_and_a_broker_fails_mid_stream(kvb, topic):
 
         sent = await sending
         assert sent == len(stream.chunks), f"the publisher was cut off: {publisher.close_code} {publisher.close_reason}"
-        await wait_until(lambda: publisher.stats and publisher.stats["bytes"] == len(stream.data) and
-                         publisher.stats["acked"] + publisher.stats["failed"] == publisher.stats["fragments"], 40,
-                         lambda: f"every fragment acknowledged or failed ({publisher.stats})")
-        stats = dict(publisher.stats)
+        stats = await publisher.wait_delivered(len(stream.data))
         session = publisher.ready["session"]
     finally:
         await publisher.close()

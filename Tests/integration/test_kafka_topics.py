@@ -41,8 +41,7 @@ async def publish_and_watch(relay, topic: str, chunks: list[bytes], data: bytes,
             await publisher.send_chunks(chunks[:big], 0.02)
             await asyncio.sleep(pause_before_big)
             await publisher.send_chunks(chunks[big:], 0.02)
-            await wait_until(lambda: publisher.stats and publisher.stats["acked"] + publisher.stats["failed"] >= publisher.stats["fragments"]
-                             and publisher.stats["fragments"] > 0, 20, lambda: f"every fragment acknowledged ({publisher.stats})")
+            await publisher.wait_delivered(len(data), timeout=20)
         await wait_until(lambda: viewer.streams and viewer.streams[0].ended, 20, lambda: f"'ended' ({viewer.describe()})")
         got = viewer.streams[0]
         assert got.init + bytes(got.media) == data, f"the viewer's bytes differ from the published stream: {viewer.describe()}"

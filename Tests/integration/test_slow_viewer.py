@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import statistics
 
+import pytest
+
 from kvbharness import (
-    Publisher, Viewer, load_fixture, looped, percentile, raw_websocket, small_buffer_socket,
+    BACKEND, Publisher, Viewer, load_fixture, looped, percentile, raw_websocket, small_buffer_socket,
     starts_with_cluster, wait_until,
 )
 
@@ -21,6 +23,10 @@ MAX_DELAY_S = 3.0
 WARMUP_S = 2.0  # a brand-new topic's first second or so is slower (Kafka metadata); judged apart
 
 
+# Measured: Tansu 0.6's in-memory engine falls behind this firehose (about 7,000 records in 15 s)
+# even with no slow viewer at all, one viewer's delay growing to 15 s by the end, so on Tansu this
+# test would judge the broker, not the relay's fan-out.
+@pytest.mark.skipif(BACKEND == "tansu", reason="Tansu's in-memory engine cannot keep up with a 1.3 MB/s firehose of small records")
 async def test_slow_viewer_is_bounded_and_slows_nobody(kvb, topic):
     # Stalled viewers are cut off after --stalled-viewer-timeout (Tests/security covers that);
     # here the stall is shorter than that, and the stalled viewer must come back skipped forward.

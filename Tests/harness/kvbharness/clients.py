@@ -154,6 +154,14 @@ class Publisher(_Socket):
                 await asyncio.sleep(interval)
         return count
 
+    async def wait_delivered(self, total_bytes: int, timeout: float = 40) -> dict:
+        """Waits until the relay's stats say it parsed `total_bytes` and heard back from Kafka
+        for every fragment (acknowledged or failed); returns those stats."""
+        await wait_until(lambda: self.stats and self.stats["bytes"] == total_bytes and
+                         self.stats["acked"] + self.stats["failed"] == self.stats["fragments"], timeout,
+                         lambda: f"every fragment acknowledged or failed ({self.stats})")
+        return dict(self.stats)
+
     def sent_time_of(self, offset: int) -> float:
         """When the chunk holding stream byte `offset - 1` (the end of a fragment) was sent."""
         for at, end in self.sent_log:
