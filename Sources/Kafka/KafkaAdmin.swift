@@ -33,22 +33,25 @@ public final class KafkaAdmin: Sendable {
         handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, properties: properties, callbacks: KafkaHandleCallbacks(logger: logger))
     }
 
-    /// Asks a broker for the cluster's metadata (brokers only); returns how many brokers the
-    /// cluster has; throws when none answers in time.
+    /// Asks a broker for the cluster's metadata (brokers only); returns the brokers' ids; throws
+    /// when none answers in time.
     @discardableResult
-    public func ping(timeoutMilliseconds: Int32 = 2000) throws(KafkaError) -> Int {
+    public func ping(timeoutMilliseconds: Int32 = 2000) throws(KafkaError) -> [Int32] {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let err = try handle.use { rd_kafka_metadata($0, 0, nil, &metadata, timeoutMilliseconds) }
         defer { if let metadata { rd_kafka_metadata_destroy(metadata) } }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(err, context: "no Kafka broker answered") }
-        return Int(metadata.pointee.broker_cnt)
+        let count = Int(metadata.pointee.broker_cnt)
+        guard count > 0, let brokers = metadata.pointee.brokers else { return [] }
+        return (0..<count).map { brokers[$0].id }
     }
 
     /// The cluster's controller (the broker that takes CreateTopics), as the latest metadata
-    /// named it; nil when it named none (librdkafka's mock cluster never does). Call after
-    /// ``ping(timeoutMilliseconds:)``, which fetches that metadata.
-    public func controllerID() -> Int32? {
-        guard let id = try? handle.use({ rd_kafka_controllerid($0, 0) }), id >= 0 else { return nil }
+    /// named it, if it is one of `brokers`; nil otherwise (librdkafka's mock cluster names a
+    /// broker 0 it does not have, and never answers CreateTopics). Call after
+    /// ``ping(timeoutMilliseconds:)``, which fetches that metadata and gives `brokers`.
+    public func controllerID(among brokers: [Int32]) -> Int32? {
+        guard let id = try? handle.use({ rd_kafka_controllerid($0, 0) }), brokers.contains(id) else { return nil }
         return id
     }
 

@@ -34,15 +34,15 @@ final class TopicProvisioner: Sendable {
     /// Creates `topic` (a stream's, or with `control` one of the control plane's) or checks it.
     func provision(_ topic: TopicName, control: Bool = false) throws -> Outcome {
         let settings = control ? self.settings.forControlTopics : self.settings
-        let brokers = (try? admin.ping(timeoutMilliseconds: 2000)) ?? 1
-        let replicas = settings.replicationFactor(brokers: brokers)
+        let brokers = (try? admin.ping(timeoutMilliseconds: 2000)) ?? []
+        let replicas = settings.replicationFactor(brokers: brokers.count)
         if let create {
             try create(topic, replicas)
             return Outcome(maxMessageBytes: nil)
         }
         // Without a controller nobody answers CreateTopics (librdkafka's mock cluster in another
         // process): the topic is created on first use instead, with the cluster's defaults.
-        guard admin.controllerID() != nil else {
+        guard admin.controllerID(among: brokers) != nil else {
             logger.debug("the cluster names no controller: topic \(topic) is left to its auto-creation")
             return Outcome(maxMessageBytes: nil)
         }

@@ -106,3 +106,21 @@ async def test_an_existing_topic_with_other_settings_is_reported_and_its_limit_k
     assert largest <= 300_000 - 100, f"a record of {largest} bytes is over the topic's 300,000-byte limit"
     assert (await asyncio.to_thread(topic_config, broker.bootstrap, topic)).get("retention.ms") == "60000", \
         "kvb changed an existing topic's settings"
+
+
+async def test_a_relay_reads_the_fleets_recent_statuses_by_time_where_the_cluster_can(kvb):
+    """A relay joining a fleet reads the status documents of the last few seconds: found by
+    offsets-for-times on a broker that answers it, a fixed number of records back on the embedded
+    cluster (which does not)."""
+    broker = await asyncio.to_thread(kvb.start_broker)
+    first = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)
+    await asyncio.sleep(4)  # a few status documents from the first relay
+    second = await asyncio.to_thread(kvb.start_relay, bootstrap=broker.bootstrap)
+    line = await asyncio.to_thread(second.wait_for_log, r"reading kvb\.status from offset (\d+) \((.*)\)", 15)
+    print(f"{BACKEND}: {line.group(0)}")
+    if BACKEND == "tansu":
+        assert line.group(2).startswith("offsets-for-times"), line.group(0)
+        assert 0 < int(line.group(1)), f"offsets-for-times found the topic's first record: {line.group(0)}"
+    else:
+        assert "records back" in line.group(2), line.group(0)
+    assert first.running
