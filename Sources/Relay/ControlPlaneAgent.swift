@@ -18,7 +18,8 @@ public final class ControlPlaneAgent: Sendable {
     private let consumer: KafkaConsumer
     private let records: SignedRecords
     private let intervalMilliseconds: Int
-    private let threads = Locked<[KafkaPollThread]>([])
+    /// The poll loops, and whether ``stop()`` came (perhaps while ``start()`` was still busy).
+    private let loops = Locked<(threads: [KafkaPollThread], stopped: Bool)>(([], false))
     private let gate: Locked<CommandGate>
 
     public init(relay: Relay, address: String, logger: Logger, intervalMilliseconds: Int = 1000) throws(KafkaError) {
@@ -66,7 +67,14 @@ public final class ControlPlaneAgent: Sendable {
             self?.publishStatus()
             Thread.sleep(forTimeInterval: Double(interval) / 1000)
         }
-        threads.withLock { $0 = [commandLoop, statusLoop] }
+        let stoppedMeanwhile = loops.withLock { loops -> Bool in
+            if !loops.stopped { loops.threads = [commandLoop, statusLoop] }
+            return loops.stopped
+        }
+        if stoppedMeanwhile {
+            commandLoop.stop()
+            statusLoop.stop()
+        }
     }
 
     private func pollCommands() {
@@ -119,9 +127,9 @@ public final class ControlPlaneAgent: Sendable {
 
     /// Stops both loops and closes the consumer. Blocking.
     public func stop() {
-        let running = threads.withLock { threads -> [KafkaPollThread] in
-            defer { threads = [] }
-            return threads
+        let running = loops.withLock { loops -> [KafkaPollThread] in
+            defer { loops = ([], true) }
+            return loops.threads
         }
         for thread in running { thread.stop() }
         consumer.close()

@@ -63,8 +63,9 @@ extension Relay {
 
     /// Segments a chunk from the publisher and produces the fragments it completed.
     public func publish(_ chunk: some Collection<UInt8>, session: PublishSession) async throws(RelayError) {
-        let limit = state.withLock { $0.recordLimits[session.topic] } ?? settings.topics.maxMessageBytes
-        let received = try session.receive(chunk, nowMilliseconds: currentMilliseconds(), maxRecordBytes: min(limit, settings.topics.maxMessageBytes))
+        // The topic's own limit, where it is known and smaller than the relay's.
+        let limit = min(state.withLock { $0.recordLimits[session.topic] } ?? .max, settings.topics.maxMessageBytes)
+        let received = try session.receive(chunk, nowMilliseconds: currentMilliseconds(), maxRecordBytes: limit)
         if received.startedStream { await prepareTopic(session.topic) }
         for fragment in received.fragments {
             try await produce(fragment, session: session)
@@ -99,6 +100,8 @@ extension Relay {
                         state.withLock { $0.recordLimits[topic] = limit }
                     }
                 } catch {
+                    // The next publisher of the topic tries again.
+                    state.withLock { _ = $0.createdTopics.remove(topic) }
                     logger.notice("topic \(topic) not created (\(error)); relying on the cluster's auto-creation")
                 }
                 producer.prepare(topic: topic.value)

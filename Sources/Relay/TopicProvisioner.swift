@@ -32,14 +32,16 @@ final class TopicProvisioner: Sendable {
     }
 
     /// Creates `topic` (a stream's, or with `control` one of the control plane's) or checks it.
+    /// Throws when Kafka does not answer, or refuses to create it.
     func provision(_ topic: TopicName, control: Bool = false) throws -> Outcome {
         let settings = control ? self.settings.forControlTopics : self.settings
-        let brokers = (try? admin.ping(timeoutMilliseconds: 2000)) ?? []
-        let replicas = settings.replicationFactor(brokers: brokers.count)
         if let create {
-            try create(topic, replicas)
+            let brokers = (try? admin.ping(timeoutMilliseconds: 2000))?.count ?? 1
+            try create(topic, settings.replicationFactor(brokers: brokers))
             return Outcome(maxMessageBytes: nil)
         }
+        let brokers = try admin.ping(timeoutMilliseconds: 2000)
+        let replicas = settings.replicationFactor(brokers: brokers.count)
         // Without a controller nobody answers CreateTopics (librdkafka's mock cluster in another
         // process): the topic is created on first use instead, with the cluster's defaults.
         guard admin.controllerID(among: brokers) != nil else {

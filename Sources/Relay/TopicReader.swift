@@ -196,13 +196,14 @@ final class TopicReader: Sendable {
             do {
                 try consumer.pause(pause.map { ($0, 0) })
                 state.withLock { $0.paused.formUnion(pause) }
-                logger.debug("no longer fetching \(pause.count) idle topic(s)")
+                logger.debug("no longer fetching \(pause.count) idle topic(s): \(pause.joined(separator: ", "))")
             } catch { logger.warning("\(error.message)") }
         }
         if !wake.isEmpty {
             do {
                 try consumer.resume(wake.map { ($0, 0) })
                 state.withLock { $0.paused.subtract(wake) }
+                logger.debug("fetching \(wake.count) topic(s) again: \(wake.joined(separator: ", "))")
             } catch { logger.warning("\(error.message)") }
         }
     }

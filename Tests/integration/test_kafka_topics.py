@@ -36,6 +36,8 @@ def stream_with_a_big_keyframe(payload_bytes: int) -> tuple[bytes, list[bytes]]:
 async def publish_and_watch(relay, topic: str, chunks: list[bytes], data: bytes, pause_before_big: float = 0) -> Publisher:
     viewer = await Viewer.open(relay.url, topic)
     try:
+        # Once the relay has found no stream on the topic, the viewer gets the next one whole.
+        await wait_until(lambda: viewer.notices("waiting"), 10, "'waiting' for the viewer")
         async with await Publisher.open(relay.url, topic) as publisher:
             big = max(range(len(chunks)), key=lambda i: len(chunks[i]))
             await publisher.send_chunks(chunks[:big], 0.02)
