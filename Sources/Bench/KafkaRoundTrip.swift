@@ -39,8 +39,9 @@ struct KafkaCommand: ParsableCommand {
             try cluster?.createTopic(topic, partitions: 1)
             let configuration = KafkaConfiguration(bootstrapServers: servers, properties: properties)
             let result = try KafkaRoundTrip.run(configuration: configuration, topic: topic, count: count, logger: logger)
-            print(String(format: "                   %-10@ %-11@ %-20@ %7.1f ms %7.1f ms %7.1f ms",
-                         label as NSString, Librdkafka.version as NSString, name as NSString, result.p50, result.p99, result.max))
+            func column(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
+            print("                   " + column(label, 10) + " " + column(Librdkafka.version, 11) + " " + column(name, 20)
+                  + String(format: " %7.1f ms %7.1f ms %7.1f ms", result.p50, result.p99, result.max))
         }
     }
 }
