@@ -17,7 +17,8 @@ import pytest
 
 from kvbharness import (ClientLoop, Kvb, PublisherLoop, TimedViewer, fleet_status, http_get, load_fixture, looped, report_logs, run_console,
                         wait_until)
-from kvbharness.trust import counter, from_address, produce, sign_record
+from kvbharness.kafka import produce
+from kvbharness.trust import counter, from_address, sign_record
 
 TOPIC, OTHER = "cmd-a", "cmd-b"
 
