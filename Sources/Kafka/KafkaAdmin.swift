@@ -7,14 +7,11 @@ public struct KafkaTopicMetadata: Sendable, Equatable {
     public var partitionCount: Int
     /// Replicas of partition 0 (the one kvb uses).
     public var replicas: Int
-    /// The broker that leads partition 0, or -1 when it has none.
-    public var leader: Int32
 
-    public init(name: String, partitionCount: Int, replicas: Int = 1, leader: Int32 = -1) {
+    public init(name: String, partitionCount: Int, replicas: Int = 1) {
         self.name = name
         self.partitionCount = partitionCount
         self.replicas = replicas
-        self.leader = leader
     }
 }
 
@@ -170,7 +167,7 @@ public final class KafkaAdmin: Sendable {
             guard topic.err == RD_KAFKA_RESP_ERR_NO_ERROR, let name = topic.topic else { return nil }
             let first = topic.partition_cnt > 0 ? topic.partitions?.pointee : nil
             return KafkaTopicMetadata(name: String(cString: name), partitionCount: Int(topic.partition_cnt),
-                                      replicas: Int(first?.replica_cnt ?? 0), leader: first?.leader ?? -1)
+                                      replicas: Int(first?.replica_cnt ?? 0))
         }
     }
 

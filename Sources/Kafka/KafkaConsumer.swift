@@ -108,14 +108,7 @@ public final class KafkaConsumer: Sendable {
         case .end: return Int64(RD_KAFKA_OFFSET_END)
         case .offset(let value): return value
         case .time(let ms):
-            let list = rd_kafka_topic_partition_list_new(1)
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = ms
-            let err = try handle.use { rd_kafka_offsets_for_times($0, list, 5000) }
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let found = list?.pointee.elems?.pointee.offset else {
-                throw KafkaError(err, context: "could not look up the offset for time \(ms) in \(topic)")
-            }
-            return found >= 0 ? found : Int64(RD_KAFKA_OFFSET_END)
+            return try self.offset(atTime: ms, topic: topic, partition: partition, timeoutMilliseconds: 5000) ?? Int64(RD_KAFKA_OFFSET_END)
         }
     }
 
