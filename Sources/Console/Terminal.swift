@@ -90,6 +90,7 @@ final class Terminal {
         case KEY_NPAGE: return .pageDown
         case KEY_HOME: return .home
         case KEY_END: return .end
+        case KEY_DC: return .delete
         case KEY_BTAB: return .backTab
         case KEY_RESIZE: return .resize
         case KEY_ENTER, 10, 13: return .enter

@@ -123,8 +123,7 @@ public struct ConsoleState: Sendable {
             switchView(to: ConsoleView(rawValue: (view.rawValue + ConsoleView.allCases.count - 2) % ConsoleView.allCases.count + 1) ?? .relays)
         case .character(let c) where c.isNumber:
             if let number = c.wholeNumberValue, let target = ConsoleView(rawValue: number) { switchView(to: target) }
-        case .up, .character("k") where selected?.subject.isSession != true:
-            selection[view] = max(0, index - 1)
+        case .up, .character("k"): selection[view] = max(0, index - 1)
         case .down, .character("j"): selection[view] = min(max(0, rows.count - 1), index + 1)
         case .pageUp: selection[view] = max(0, index - 10)
         case .pageDown: selection[view] = min(max(0, rows.count - 1), index + 10)
@@ -143,9 +142,12 @@ public struct ConsoleState: Sendable {
         case .character("S"):
             sortDescending.toggle()
             setStatus(sortDescending ? "Sorting descending." : "Sorting ascending.")
-        case .character("k"):
-            // `k` moves up everywhere except on a session row, where it kicks.
-            guard case .session(let relay, let id, let role, let topic)? = selected?.subject else { break }
+        case .character("x"), .delete:
+            // Movement keys never act: kicking has its own key (htop's and k9s's habit).
+            guard case .session(let relay, let id, let role, let topic)? = selected?.subject else {
+                setStatus("Select a viewer in view 2 (Sessions) to kick it.", error: true)
+                break
+            }
             guard role == .viewer else {
                 setStatus("Only viewers can be kicked; \(id) is a publisher.", error: true)
                 break

@@ -15,7 +15,9 @@ public struct Fleet: Sendable {
     public private(set) var relays: [String: Entry] = [:]
     /// Relays that list their viewers a page per document: the latest of each page, by index.
     private var viewerPages: [String: [Int: (viewers: [SessionStatus], receivedAtMilliseconds: Int64)]] = [:]
-    /// Recent `written` p50 latency per "relay/topic", newest last.
+    /// Recent p50 latency per "relay/topic", newest last: of the most end-to-end stage the topic
+    /// reports (``LatencySummary/Stage/glass`` where viewers measure it, else `written`, else
+    /// `consumed`).
     public private(set) var latencyHistory: [String: [Double]] = [:]
     public static let historyLength = 60
 
@@ -38,7 +40,7 @@ public struct Fleet: Sendable {
         }
         for topic in status.topics {
             let key = "\(status.relay)/\(topic.name)"
-            let value = topic.latency.first { $0.stage == .written }?.p50 ?? topic.latency.first { $0.stage == .consumed }?.p50
+            let value = Self.endToEndStages.lazy.compactMap { stage in topic.latency.first { $0.stage == stage }?.p50 }.first
             if let value {
                 var history = latencyHistory[key, default: []]
                 history.append(value)
@@ -47,6 +49,9 @@ public struct Fleet: Sendable {
             }
         }
     }
+
+    /// The stages a sparkline follows, most end to end first.
+    public static let endToEndStages: [LatencySummary.Stage] = [.glass, .written, .consumed]
 
     /// Forgets relays silent for longer than ``dropAfterMilliseconds``.
     public mutating func expire(nowMilliseconds: Int64) {
@@ -97,6 +102,8 @@ public struct Fleet: Sendable {
         public var highWatermark: Int64?
         public var maxLag: Int64?
         public var writtenP50: Double?
+        /// Glass to glass p50 of the worst relay, where viewers measure it.
+        public var glassP50: Double?
     }
 
     public var topics: [TopicAggregate] {
@@ -120,6 +127,9 @@ public struct Fleet: Sendable {
                 }
                 if let written = topic.latency.first(where: { $0.stage == .written })?.p50 {
                     aggregate.writtenP50 = max(aggregate.writtenP50 ?? 0, written)
+                }
+                if let glass = topic.latency.first(where: { $0.stage == .glass })?.p50 {
+                    aggregate.glassP50 = max(aggregate.glassP50 ?? 0, glass)
                 }
                 byName[topic.name] = aggregate
             }

@@ -106,11 +106,11 @@ public struct Screen: Sendable, Equatable {
 
     static let helpLines = [
         "  Tab / Shift-Tab, ←/→, 1-4   switch view: 1 Relays  2 Sessions  3 Topics  4 Lag & latency",
-        "  ↑/↓, j/k, PgUp/PgDn, g/G    move (in Sessions, k kicks the selected viewer)",
+        "  ↑/↓, j/k, PgUp/PgDn, g/G    move (moving never acts on anything)",
         "  Enter                       details of the selected row; Esc goes back",
         "  /                           filter rows (Enter keeps it, Esc clears it)",
         "  s / S                       sort by the next column / reverse the order",
-        "  k                           kick the selected viewer (asks first)",
+        "  x / Delete                  kick the selected viewer (asks first)",
         "  p                           pause the selected topic on every relay (asks first); p again resumes",
         "  t                           switch the selected viewer, or every viewer of a topic, to another topic",
         "  ?                           this help (any key closes it)",
@@ -135,7 +135,7 @@ public struct Screen: Sendable, Equatable {
         case .filter:
             return [Span(Format.fit(" /" + state.filter + "▏  (Enter to keep, Esc to clear)", width), .dialog)]
         default:
-            let hints = " ?:help /:filter s:sort k:kick p:pause t:switch q:quit "
+            let hints = " ?:help /:filter s:sort x:kick p:pause t:switch q:quit "
             let message = " " + state.statusLine
             // Key hints only where the message leaves room for all of them.
             let shownHints = message.count + hints.count <= width ? hints : ""

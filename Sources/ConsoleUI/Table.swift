@@ -58,8 +58,8 @@ public struct Table: Sendable, Equatable {
              Column("LATENCY", 8, .right)]
         case .latency:
             [Column("RELAY", 12, flexible: true), Column("TOPIC", 12, flexible: true), Column("LAG", 5, .right),
-             Column("AGE", 7, .right), Column("ACK p50", 8, .right), Column("CONS p50", 8, .right),
-             Column("WRITE p99", 9, .right), Column("RECENT", 12, .right)]
+             Column("AGE", 6, .right), Column("ACK p50", 7, .right), Column("CONS p50", 8, .right),
+             Column("WRITE p99", 9, .right), Column("GLASS p50", 9, .right), Column("RECENT", 10, .right)]
         }
     }
 
@@ -108,6 +108,7 @@ public struct Table: Sendable, Equatable {
                               ("connected", connected + " ago"),
                               ("bytes", Format.bytes(session.bytes)), ("bitrate", Format.bitrate(Double(session.bitrate))),
                               ("skipped", "\(session.skipped) fragments"), ("live delay", delay),
+                              ("glass to glass", session.glassMilliseconds.map { Format.milliseconds(Double($0)) } ?? "—"),
                               ("state", session.state ?? "—")]
                 )
             }
@@ -125,7 +126,8 @@ public struct Table: Sendable, Equatable {
                               ("in", "\(Format.byteRate(t.inBytesPerSecond)), \(Format.perSecond(t.inFragmentsPerSecond))"),
                               ("out", "\(Format.byteRate(t.outBytesPerSecond)), \(Format.perSecond(t.outFragmentsPerSecond))"),
                               ("high watermark", t.highWatermark.map { Format.count($0) } ?? "—"),
-                              ("worst lag", t.maxLag.map { "\($0) records" } ?? "—")]
+                              ("worst lag", t.maxLag.map { "\($0) records" } ?? "—"),
+                              ("glass to glass p50", Format.milliseconds(t.glassP50))]
                 )
             }
             return Table(columns: columns, rows: rows)
@@ -141,13 +143,16 @@ public struct Table: Sendable, Equatable {
                         cells: [relay, topic.name, topic.consumer.map { "\($0.lag)" } ?? "—",
                                 Format.milliseconds(topic.consumer?.newestAgeMilliseconds.map(Double.init)),
                                 Format.milliseconds(stage(.acknowledged)?.p50), Format.milliseconds(stage(.consumed)?.p50),
-                                Format.milliseconds(stage(.written)?.p99), Format.sparkline(history, width: 12)],
+                                Format.milliseconds(stage(.written)?.p99), Format.milliseconds(stage(.glass)?.p50),
+                                Format.sparkline(history, width: 10)],
                         subject: .relayTopic(relay: relay, topic: topic.name), stale: fleet.isStale(relay, nowMilliseconds: now),
                         paused: topic.paused,
                         details: [("relay", relay), ("topic", topic.name),
                                   ("position", topic.consumer.map { Format.count($0.position) } ?? "—"),
                                   ("high watermark", topic.consumer.map { Format.count($0.highWatermark) } ?? "—"),
-                                  ("lag", topic.consumer.map { "\($0.lag) records" } ?? "—")]
+                                  ("lag", topic.consumer.map { "\($0.lag) records" } ?? "—"),
+                                  ("recent", "p50 of \(Fleet.endToEndStages.first { stage($0) != nil }?.rawValue ?? "—"): "
+                                      + Format.sparkline(history, width: 30))]
                             + LatencySummary.Stage.allCases.map { s in
                                 (s.rawValue, stage(s).map { "p50 \(Format.milliseconds($0.p50))  p90 \(Format.milliseconds($0.p90))  p99 \(Format.milliseconds($0.p99))  max \(Format.milliseconds($0.max))  n=\($0.count)" } ?? "—")
                             }

@@ -90,10 +90,13 @@ public struct SessionStatus: Codable, Sendable, Equatable {
     public var liveDelayMilliseconds: Int64?
     /// What the viewer's page says it is doing: playing, waiting, paused...
     public var state: String?
+    /// The latest glass-to-glass delay the viewer's page measured, in milliseconds (viewers of
+    /// streams that carry the clock pattern only).
+    public var glassMilliseconds: Int64?
 
     public init(id: String, role: Role, topic: String, remoteAddress: String, userAgent: String,
                 connectedAtMilliseconds: Int64, bytes: Int64, bitrate: Int64, skipped: Int64 = 0,
-                liveDelayMilliseconds: Int64? = nil, state: String? = nil) {
+                liveDelayMilliseconds: Int64? = nil, state: String? = nil, glassMilliseconds: Int64? = nil) {
         self.id = id
         self.role = role
         self.topic = topic
@@ -105,6 +108,7 @@ public struct SessionStatus: Codable, Sendable, Equatable {
         self.skipped = skipped
         self.liveDelayMilliseconds = liveDelayMilliseconds
         self.state = state
+        self.glassMilliseconds = glassMilliseconds
     }
 }
 
@@ -120,7 +124,8 @@ public struct TopicStatus: Codable, Sendable, Equatable {
     public var outBytesPerSecond: Double
     /// This relay's consumer of the topic, when it has one.
     public var consumer: ConsumerStatus?
-    /// Latency by stage, from the publisher's chunk arriving at a relay.
+    /// Latency by stage, from the publisher's chunk arriving at a relay. Stages this version
+    /// does not know (from newer relays) are left out when decoding.
     public var latency: [LatencySummary]
 
     public init(name: String, paused: Bool = false, publishers: Int = 0, viewers: Int = 0,
@@ -137,6 +142,37 @@ public struct TopicStatus: Codable, Sendable, Equatable {
         self.outBytesPerSecond = outBytesPerSecond
         self.consumer = consumer
         self.latency = latency
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, paused, publishers, viewers, inFragmentsPerSecond, inBytesPerSecond, outFragmentsPerSecond,
+             outBytesPerSecond, consumer, latency
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        paused = try c.decode(Bool.self, forKey: .paused)
+        publishers = try c.decode(Int.self, forKey: .publishers)
+        viewers = try c.decode(Int.self, forKey: .viewers)
+        inFragmentsPerSecond = try c.decode(Double.self, forKey: .inFragmentsPerSecond)
+        inBytesPerSecond = try c.decode(Double.self, forKey: .inBytesPerSecond)
+        outFragmentsPerSecond = try c.decode(Double.self, forKey: .outFragmentsPerSecond)
+        outBytesPerSecond = try c.decode(Double.self, forKey: .outBytesPerSecond)
+        consumer = try c.decodeIfPresent(ConsumerStatus.self, forKey: .consumer)
+        latency = try c.decode([KnownStage].self, forKey: .latency).compactMap(\.summary)
+    }
+
+    /// One latency entry, nil when its stage is one this version does not know.
+    private struct KnownStage: Decodable {
+        var summary: LatencySummary?
+
+        private enum CodingKeys: String, CodingKey { case stage }
+
+        init(from decoder: any Decoder) throws {
+            let stage = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .stage)
+            summary = LatencySummary.Stage(rawValue: stage) == nil ? nil : try LatencySummary(from: decoder)
+        }
     }
 }
 
@@ -199,8 +235,11 @@ public struct LatencySummary: Codable, Sendable, Equatable {
         case consumed
         /// Publisher chunk received → fragment written to a viewer's socket.
         case written
-        /// The live delay viewer pages report.
+        /// The live delay viewer pages report (their buffer: newest media held − playhead).
         case viewerDelay
+        /// Glass to glass: the broadcaster drew the frame (the clock test pattern carries the
+        /// time) → a viewer's screen showed it. Only streams that carry the pattern have it.
+        case glass
     }
 
     public var stage: Stage

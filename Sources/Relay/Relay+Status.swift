@@ -41,7 +41,8 @@ extension Relay {
                                               userAgent: viewer.userAgent, connectedAtMilliseconds: viewer.connectedAtMilliseconds,
                                               bytes: bytes, bitrate: bitrate(viewer.id, bytes), skipped: Int64(viewer.skippedForSlowness),
                                               liveDelayMilliseconds: report.liveDelayMilliseconds,
-                                              state: paused.contains(viewer.topic) ? "paused" : report.state))
+                                              state: paused.contains(viewer.topic) ? "paused" : report.state,
+                                              glassMilliseconds: report.glassMilliseconds))
             }
         }
         // Past a page of viewers, each document lists the next page (by id, so pages hold still).

@@ -117,6 +117,16 @@ extension Relay {
         }
     }
 
+    /// A viewer's page reported its live delay and state, and the glass-to-glass delays it
+    /// measured (milliseconds, oldest first): kept for the status document, and the glass
+    /// samples go into the topic's `glass` latency stage.
+    public func viewerReported(_ viewer: ViewerConnection, liveDelayMilliseconds: Int64?, state: String?, glassMilliseconds: [Int64]) {
+        viewer.report(liveDelayMilliseconds: liveDelayMilliseconds, state: state, glassMilliseconds: glassMilliseconds)
+        guard !glassMilliseconds.isEmpty else { return }
+        let topic = viewer.topic.value
+        for sample in glassMilliseconds { metrics.recordLatency(topic: topic, stage: .glass, milliseconds: sample) }
+    }
+
     /// Removes a viewer; its topic's consumer closes after the linger time if nobody else watches.
     public func closeViewer(_ viewer: ViewerConnection) {
         viewer.close()

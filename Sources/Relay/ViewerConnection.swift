@@ -44,6 +44,7 @@ public final class ViewerConnection: Sendable {
         var blockedSince: Int64?
         var liveDelayMilliseconds: Int64?
         var pageState: String?
+        var glassMilliseconds: Int64?
     }
 
     private let inner: Locked<Inner>
@@ -96,16 +97,18 @@ public final class ViewerConnection: Sendable {
     /// Bytes written to its socket so far.
     public var bytesWritten: Int64 { inner.withLock { $0.bytesWritten } }
 
-    /// The page's own report: live delay and state.
-    public var pageReport: (liveDelayMilliseconds: Int64?, state: String?) {
-        inner.withLock { ($0.liveDelayMilliseconds, $0.pageState) }
+    /// The page's own report: live delay, state, and its latest glass-to-glass figure.
+    public var pageReport: (liveDelayMilliseconds: Int64?, state: String?, glassMilliseconds: Int64?) {
+        inner.withLock { ($0.liveDelayMilliseconds, $0.pageState, $0.glassMilliseconds) }
     }
 
-    /// The page reported its live delay and state.
-    public func report(liveDelayMilliseconds: Int64?, state: String?) {
-        inner.withLock {
-            if let liveDelayMilliseconds { $0.liveDelayMilliseconds = liveDelayMilliseconds }
-            if let state { $0.pageState = String(state.prefix(32)) }
+    /// The page reported its live delay and state, and the glass-to-glass delays it measured
+    /// (oldest first; none when its stream carries no clock pattern).
+    public func report(liveDelayMilliseconds: Int64?, state: String?, glassMilliseconds: [Int64] = []) {
+        inner.withLock { inner in
+            if let liveDelayMilliseconds { inner.liveDelayMilliseconds = liveDelayMilliseconds }
+            if let state { inner.pageState = String(state.prefix(32)) }
+            if let latest = glassMilliseconds.last { inner.glassMilliseconds = latest }
         }
     }
 

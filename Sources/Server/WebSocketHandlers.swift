@@ -184,7 +184,8 @@ struct WebSocketHandlers: Sendable {
                             throw RelayError.limit(.viewerMessageRate, "more than \(limits.viewerMessagesPerSecond) messages a second")
                         }
                         if case .text(let text) = piece, let report = ViewerReport(json: text) {
-                            viewer.report(liveDelayMilliseconds: report.delayMilliseconds, state: report.state)
+                            relay.viewerReported(viewer, liveDelayMilliseconds: report.delayMilliseconds, state: report.state,
+                                                 glassMilliseconds: report.glassMilliseconds)
                         }
                     }
                 } catch let error as RelayError {

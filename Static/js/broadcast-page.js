@@ -1,4 +1,6 @@
-// broadcast.html?topic=NAME[&autostart=1]
+// broadcast.html?topic=NAME[&source=camera|clock][&autostart=1]
+// source=clock publishes the clock test pattern instead of the camera: watch pages then measure
+// glass-to-glass delay from the picture itself.
 import { Publisher } from './publisher.js';
 import { formatBytes, logLine, renderFields, renderState, topicFromQuery, topicProblem } from './util.js';
 
@@ -21,13 +23,15 @@ if (!topic) {
     history.replaceState(null, '', `?${params}`);
   }
   $('key').value = sessionStorage.getItem('kvb.publishKey') || '';
-  const pub = new Publisher({ topic, video: $('preview'), key: $('key').value || null });
+  const source = params.get('source') === 'clock' ? 'clock' : 'camera';
+  const pub = new Publisher({ topic, video: $('preview'), key: $('key').value || null, source });
   window.kvbBroadcast = pub;
 
   const render = () => {
     const s = pub.stats || {};
     renderState($('state'), pub.state);
     renderFields($('stats'), [
+      ['source', source === 'clock' ? 'clock test pattern' : 'camera'],
       ['recording', pub.mimeType ? `${pub.mimeType}${pub.audio ? '' : ' (no audio)'}` : null],
       ['sent', `${formatBytes(pub.bytesSent)} in ${pub.chunksSent} chunks`],
       ['relay parsed', s.bytes != null ? formatBytes(s.bytes) : null],

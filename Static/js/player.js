@@ -11,6 +11,7 @@
 // buffered ranges map to real stream time, and where the recorder's start time is known (the
 // original page publishes and watches in one tab) the glass-to-glass delay can be measured.
 
+import { GlassMeter } from './glass-meter.js';
 import { Backoff, describeClose, parseMessage, topicProblem, wsUrl } from './util.js';
 
 // This tab's id for the relay: a kick bans it for a while, even across reloads of the page.
@@ -25,10 +26,21 @@ function clientId() {
 
 const TICK_MS = 100;
 const STATS_MS = 1000;
-const TARGET_DELAY = 0.3;    // a jump lands this far behind the newest buffered media (s)
-const CATCH_UP_DELAY = 1.5;  // further behind than this: play faster
-const CATCH_UP_RATE = 1.15;
-const JUMP_DELAY = 3.0;      // further behind than this: jump to the live edge
+
+/**
+ * How the player chases the live edge, by latency mode (`watch.html?latency=low|normal`). The
+ * player steers the playback rate so that its margin - the least media it held ahead of the
+ * playhead over the last second, i.e. just before the next chunk arrived - stays near `margin`:
+ * faster when it has more, slower (down to `minRate`) when it runs short, so it neither drifts
+ * behind nor runs dry and stalls. Far behind (`jump` s), it jumps.
+ *   low     the smallest delay the network allows; a late chunk may freeze the picture briefly
+ *   normal  half a second of cushion: rides out jitter on slower links, still live
+ */
+export const LATENCY_MODES = {
+  low: { landing: 0.15, margin: 0.08, deadband: 0.03, gain: 0.8, minRate: 0.95, maxRate: 1.3, jump: 1.5 },
+  normal: { landing: 0.6, margin: 0.5, deadband: 0.1, gain: 0.4, minRate: 0.97, maxRate: 1.2, jump: 3.0 },
+};
+const MARGIN_WINDOW_MS = 1000;
 const KEEP_BEHIND = 10;      // played media kept in the SourceBuffer (s) before trimming...
 const TRIM_TO = 5;           // ...down to this much
 const STALL_MS = 2000;       // no progress this long while "playing" -> "waiting"
@@ -162,9 +174,13 @@ class MediaPipe {
 }
 
 export class Player extends EventTarget {
-  constructor({ topic, video, token = null }) {
+  /** `latency`: a key of LATENCY_MODES (`low` by default). */
+  constructor({ topic, video, token = null, latency = 'low' }) {
     super();
     this.topic = topic;
+    this.latency = LATENCY_MODES[latency] ? latency : 'low';
+    this.tuning = LATENCY_MODES[this.latency];
+    this.margins = [];            // [at, media ahead of the playhead] over the last second
     this.token = token;         // signed watch token, when the relay requires one
     this.video = video;
     // connecting waiting playing ended paused kicked reconnecting error stopped
@@ -184,6 +200,7 @@ export class Player extends EventTarget {
     this.lastClose = null;
     this.reconnects = 0;
     this.clockOrigins = new Map(); // session -> wall clock (ms) of its media time 0
+    this.glass = new GlassMeter(video); // glass to glass, when the stream carries the clock pattern
     this.ws = null;
     this.pipe = null;
     this.running = false;
@@ -225,7 +242,15 @@ export class Player extends EventTarget {
       bytesReceived, fragments, mimeType, session, relay, lastClose, reconnects } = this;
     return { state, message, delaySeconds, wallDelaySeconds, framesDecoded: this.framesDecoded,
       resets, errors, skipped, jumps, bytesReceived, fragments, mimeType, session, relay,
-      lastClose, reconnects, video: this.videoStatus(), history: this.history.slice() };
+      lastClose, reconnects, video: this.videoStatus(), history: this.history.slice(),
+      glass: this.glassStatus() };
+  }
+
+  /** Glass-to-glass figures (ms) and what they mean. */
+  glassStatus() {
+    const g = this.glass;
+    return { status: g.status, current: g.current, p50: g.p50, p95: g.p95, frames: g.frames,
+      longestGapMs: Math.round(g.longestGapMs), note: g.describe() };
   }
 
   /** What the <video> element is doing, for diagnostics. */
@@ -253,6 +278,7 @@ export class Player extends EventTarget {
     this.video.addEventListener('pause', this._onPause);
     this.video.addEventListener('play', this._onPlay);
     this.video.addEventListener('error', this._onVideoError);
+    this.glass.start();
     this.tickTimer = setInterval(() => this._tick(), TICK_MS);
     this.statsTimer = setInterval(() => this._sendStats(), STATS_MS);
     this._connect();
@@ -260,6 +286,7 @@ export class Player extends EventTarget {
 
   stop() {
     this.running = false;
+    this.glass.stop();
     clearTimeout(this.retryTimer);
     clearInterval(this.tickTimer);
     clearInterval(this.statsTimer);
@@ -350,6 +377,7 @@ export class Player extends EventTarget {
     this.pipe = null;
     this.userPaused = false;
     this.video.playbackRate = 1;
+    this.margins = [];
     this.lastProgress = { t: -1, at: performance.now() };
     this.lastFrames = { n: 0, at: performance.now() };
     if (!window.MediaSource || !MediaSource.isTypeSupported(this.mimeType)) {
@@ -432,11 +460,12 @@ export class Player extends EventTarget {
     if (frames !== this.lastFrames.n) this.lastFrames = { n: frames, at: now };
     const advancing = t !== this.lastProgress.t && !v.paused;
     if (advancing) this.lastProgress = { t, at: now };
-    const liveEdge = Math.max(start, end - TARGET_DELAY);
+    const liveEdge = Math.max(start, end - this.tuning.landing);
     const seek = (to, why) => {
       this._remember(`${why} ${t.toFixed(2)} -> ${to.toFixed(2)} (buffered ${start.toFixed(2)}-${end.toFixed(2)})`);
       v.currentTime = to;
       this.jumps += 1;
+      this.margins = [];
     };
     if (!v.seeking) this.seekingSince = null;
     else if (this.seekingSince == null) this.seekingSince = now;
@@ -461,7 +490,7 @@ export class Player extends EventTarget {
           break;
         }
       }
-      if (t < start - 0.05 || t > end + 0.5 || end - t > JUMP_DELAY) {
+      if (t < start - 0.05 || t > end + 0.5 || end - t > this.tuning.jump) {
         // Late join (segments mode: the element is at 0, the media at the recorder's clock),
         // a skip forward, or a long stall: go to the live edge.
         seek(liveEdge, 'jump');
@@ -471,10 +500,8 @@ export class Player extends EventTarget {
         // At a hole in the media (the recorder dropped camera frames under load; Chrome stops
         // there instead of playing through): hop over it.
         seek(gapEnd + 0.01, 'gap');
-      } else if (end - t > CATCH_UP_DELAY) {
-        v.playbackRate = CATCH_UP_RATE;
-      } else if (end - t < CATCH_UP_DELAY / 2 && v.playbackRate !== 1) {
-        v.playbackRate = 1;
+      } else if (!v.paused) {
+        this._steer(end - t, now);
       }
       if (v.paused && !v.ended) v.play().catch(() => {});
     }
@@ -496,11 +523,41 @@ export class Player extends EventTarget {
     this._changed();
   }
 
+  // Playback rate from the margin: the least media held ahead of the playhead in the last second.
+  _steer(ahead, now) {
+    const { margin, deadband, gain, minRate, maxRate } = this.tuning;
+    this.margins.push([now, ahead]);
+    while (this.margins.length && now - this.margins[0][0] > MARGIN_WINDOW_MS) this.margins.shift();
+    const least = Math.min(...this.margins.map(([, a]) => a));
+    const error = least - margin;
+    let rate = Math.abs(error) <= deadband ? 1 : 1 + (error - Math.sign(error) * deadband) * gain;
+    rate = Math.min(maxRate, Math.max(minRate, rate));
+    rate = Math.round(rate * 100) / 100;
+    if (this.video.playbackRate !== rate) this.video.playbackRate = rate;
+  }
+
+  /** Jump to the live edge (the "go live" button). */
+  goLive() {
+    this.userPaused = false;
+    const p = this.pipe;
+    const b = p && !p.stale ? p.buffered : null;
+    if (b && b.length) {
+      const end = b.end(b.length - 1);
+      this.video.currentTime = Math.max(b.start(b.length - 1), end - this.tuning.landing);
+      this.jumps += 1;
+      this._remember('go live');
+    }
+    this.video.play().catch(() => {});
+  }
+
   _sendStats() {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     const delay = this.delaySeconds == null ? 0 : Math.round(this.delaySeconds * 1000) / 1000;
-    ws.send(JSON.stringify({ type: 'stats', delay, state: this.state }));
+    const report = { type: 'stats', delay, state: this.state };
+    const glass = this.glass.takeReport();
+    if (glass.length) report.glass = glass;
+    ws.send(JSON.stringify(report));
   }
 
   _recordError(message) {

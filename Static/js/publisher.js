@@ -1,12 +1,15 @@
-// Publisher: camera -> MediaRecorder (WebM) -> WebSocket /ws/publish/TOPIC.
+// Publisher: camera (or the clock test pattern) -> MediaRecorder (WebM) -> WebSocket
+// /ws/publish/TOPIC.
 //
 // Every WebSocket is one relay session, and a session must begin with the EBML header, so each
 // connection gets its own MediaRecorder, started when the socket opens and stopped when it closes.
 
+import { clockStream } from './clock-pattern.js';
 import { Backoff, describeClose, parseMessage, topicProblem, wsUrl } from './util.js';
 
 const TIMESLICE_MS = 100;
 const KEYFRAME_INTERVAL_MS = 1000;
+const CLOCK_FPS = 30;
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024; // relay not reading: start over rather than grow
 const STABLE_MS = 5000;                      // a connection this old resets the backoff
 // The relay refuses these for good: retrying would be refused the same way.
@@ -22,9 +25,15 @@ export function pickMimeType(withAudio = true) {
 }
 
 export class Publisher extends EventTarget {
-  constructor({ topic, video, key = null }) {
+  /**
+   * `source`: `camera` (getUserMedia) or `clock` (the clock test pattern, no camera needed;
+   * players read the time back from the picture and measure glass-to-glass delay).
+   */
+  constructor({ topic, video, key = null, source = 'camera' }) {
     super();
     this.topic = topic;
+    this.source = source === 'clock' ? 'clock' : 'camera';
+    this.stopSource = null;     // ends the clock pattern's timer
     this.key = key;             // publish key, sent in the hello message (never in the URL)
     this.video = video;
     this.state = 'idle';        // idle starting connecting live reconnecting stopping stopped kicked error
@@ -62,10 +71,10 @@ export class Publisher extends EventTarget {
     this.forbidden = false;
     this._setState('starting');
     try {
-      if (!this.stream) this.stream = await this._camera();
+      if (!this.stream) this.stream = await this._capture();
     } catch (e) {
       this.wantRunning = false;
-      return this._fail(`camera unavailable: ${e.name}: ${e.message}`);
+      return this._fail(`${this.source} unavailable: ${e.name}: ${e.message}`);
     }
     if (!this.wantRunning) return; // stopped while the permission prompt was up
     this.audio = this.stream.getAudioTracks().length > 0;
@@ -98,6 +107,12 @@ export class Publisher extends EventTarget {
     } else {
       this._setState('stopped');
     }
+    this._releaseSource();
+  }
+
+  _releaseSource() {
+    if (this.stopSource) this.stopSource();
+    this.stopSource = null;
     if (this.stream) {
       for (const t of this.stream.getTracks()) t.stop();
       this.stream = null;
@@ -105,7 +120,12 @@ export class Publisher extends EventTarget {
     }
   }
 
-  async _camera() {
+  async _capture() {
+    if (this.source === 'clock') {
+      const clock = clockStream(CLOCK_FPS, `kvb clock · ${this.topic}`);
+      this.stopSource = clock.stop;
+      return clock.stream;
+    }
     const md = navigator.mediaDevices;
     if (!md || !md.getUserMedia) throw new Error('getUserMedia is not available (needs https or localhost)');
     try {
@@ -226,11 +246,7 @@ export class Publisher extends EventTarget {
     if (NO_RETRY.has(ev.code)) {
       this.wantRunning = false;
       this.lastError = `relay closed the connection: ${what}`;
-      if (this.stream) {
-        for (const t of this.stream.getTracks()) t.stop();
-        this.stream = null;
-        this.video.srcObject = null;
-      }
+      this._releaseSource();
       if (ev.code === 4003) this.forbidden = true;
       this._setState(ev.code === 4001 ? 'kicked' : 'error');
       return;

@@ -5,6 +5,12 @@ import { formatBytes, formatSeconds, logLine, renderFields, renderState, topicFr
 const topic = topicFromQuery();
 const $ = (id) => document.getElementById(id);
 
+/** "412 ms (p50 380, p95 520)", or why there is no figure. */
+function glassText(g) {
+  if (g.status !== 'measuring' || g.current == null) return g.note;
+  return `${g.current} ms (p50 ${g.p50}, p95 ${g.p95})`;
+}
+
 if (!topic) {
   $('topic-form').hidden = false;
   $('player-area').hidden = true;
@@ -13,12 +19,14 @@ if (!topic) {
   document.title = `kvb · watch ${topic}`;
   $('broadcast-link').href = `broadcast.html?topic=${encodeURIComponent(topic)}`;
   const token = new URLSearchParams(location.search).get('token');
-  const player = new Player({ topic, video: $('video'), token });
+  const latency = new URLSearchParams(location.search).get('latency') || 'low';
+  const player = new Player({ topic, video: $('video'), token, latency });
   window.kvbWatch = player;
 
   player.addEventListener('change', () => {
     renderState($('state'), player.state, player.message);
     renderFields($('stats'), [
+      ['glass to glass', glassText(player.glassStatus())],
       ['live delay', formatSeconds(player.delaySeconds)],
       ['frames decoded', player.framesDecoded],
       ['received', `${formatBytes(player.bytesReceived)} in ${player.fragments} fragments`],

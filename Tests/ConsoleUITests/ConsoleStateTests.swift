@@ -27,7 +27,7 @@ struct ConsoleStateTests {
     @Test func kickingAViewerAsksFirstThenSendsTheCommand() throws {
         var state = ConsoleState(consoleID: "c")
         _ = press([.character("2"), .down], &state)  // row 0 is relay-a's publisher, row 1 its viewer v-1
-        #expect(press([.character("k")], &state).isEmpty)
+        #expect(press([.character("x")], &state).isEmpty)
         guard case .confirm(_, let question) = state.mode else { Issue.record("no confirmation"); return }
         #expect(question.contains("Kick viewer v-1"))
         let actions = press([.character("y")], &state)
@@ -44,16 +44,29 @@ struct ConsoleStateTests {
 
     @Test func anythingButYesCancels() {
         var state = ConsoleState(consoleID: "c")
-        _ = press([.character("2"), .down, .character("k"), .character("n")], &state)
+        _ = press([.character("2"), .down, .delete, .character("n")], &state)
         #expect(state.mode == .normal)
         #expect(state.statusLine == "Cancelled.")
     }
 
     @Test func publishersCannotBeKicked() {
         var state = ConsoleState(consoleID: "c")
-        _ = press([.character("2"), .character("k")], &state)
+        _ = press([.character("2"), .character("x")], &state)
         #expect(state.mode == .normal)
         #expect(state.statusIsError)
+    }
+
+    @Test func movementKeysNeverAct() {
+        var state = ConsoleState(consoleID: "c")
+        // On a viewer row, k moves up like everywhere else: nothing is asked, nothing is sent.
+        _ = press([.character("2"), .down], &state)  // row 1: viewer v-1
+        for key: Key in [.character("k"), .character("j"), .up, .down, .character("g"), .character("G"), .pageUp, .pageDown, .home, .end] {
+            #expect(press([key], &state).isEmpty)
+            #expect(state.mode == .normal)
+        }
+        _ = press([.character("g"), .down, .character("k")], &state)
+        #expect(state.selection[.sessions] == 0)
+        #expect(state.mode == .normal)
     }
 
     @Test func pauseAsksAndResumeDoesNot() {

@@ -290,7 +290,7 @@ def kick(fleet, name: str, expected_relay: str, topic: str, bystanders: list[str
     question = f"Kick viewer {viewer_id} of {topic} on {relay}? (y/n)"
     for attempt in range(5):
         select_session(tmux, relay, viewer_id)
-        tmux.keys("k")
+        tmux.keys("x")
         lines = tmux.wait_screen(lambda ls: ls if "(y/n)" in status_line(ls) else None, 5, "the kick confirmation")
         if question in status_line(lines):
             break
