@@ -207,9 +207,13 @@ extension Relay {
             let high = await runBlocking { (try? admin.queryWatermarks(topic: topic.value, timeoutMilliseconds: 1000).high) ?? 0 }
             let (local, viewers) = state.withLock { ($0.publishers[topic], $0.viewerCounts[topic] ?? 0) }
             let publishing = fresh.first { status in status.topics.contains { $0.name == topic.value && $0.publishers > 0 } }
+            let elsewhere = fresh.filter { $0.relay != settings.relayID }
+                .flatMap { $0.topics.filter { $0.name == topic.value } }
+                .reduce(0) { $0.saturatingAdd(max(0, $1.viewers)) }
             summaries.append(TopicSummary(
                 name: topic.value, live: local != nil || publishing != nil,
-                publisherRelay: local != nil ? settings.relayID : publishing?.relay, highWatermark: high, viewers: viewers
+                publisherRelay: local != nil ? settings.relayID : publishing?.relay, highWatermark: high, viewers: viewers,
+                viewersInFleet: viewers.saturatingAdd(elsewhere)
             ))
         }
         return summaries

@@ -8,4 +8,7 @@ public struct TopicSummary: Sendable, Equatable, Codable {
     public var highWatermark: Int64
     /// Viewers of this topic on this relay.
     public var viewers: Int
+    /// Viewers of this topic on every relay: this one's, plus what the others reported in their
+    /// latest status documents (a few seconds old at most).
+    public var viewersInFleet: Int
 }

@@ -1,14 +1,24 @@
 import Relay
 
-/// The relay's front page: live topics with watch and broadcast links.
+/// The relay's front page: a wall of the fleet's live topics, and the other topics with links.
 enum IndexPage {
+    /// The page as served: live topics as tiles (the script turns each into a muted live
+    /// preview and keeps the wall current from `/api/topics`), then every other topic.
     static func render(topics: [TopicSummary], relayID: String) -> String {
-        let rows = topics.map { topic -> String in
+        let live = topics.filter(\.live)
+        let tiles = live.map { topic -> String in
             let name = html(topic.name)
-            let state = topic.live ? "<span class=\"live\">live</span>" : "idle"
             return """
-                <tr><td><a href="/watch.html?topic=\(name)">\(name)</a></td><td>\(state)</td>\
-                <td>\(topic.viewers)</td><td>\(topic.highWatermark)</td>\
+                <a class="tile" data-topic="\(name)" href="/watch.html?topic=\(name)"><div class="tile-picture"></div>\
+                <div class="tile-caption"><span class="live-dot">live</span> <code>\(name)</code>\
+                <span class="tile-viewers">\(topic.viewersInFleet) watching</span></div></a>
+                """
+        }.joined(separator: "\n")
+        let rows = topics.filter { !$0.live }.map { topic -> String in
+            let name = html(topic.name)
+            return """
+                <tr><td><a href="/watch.html?topic=\(name)">\(name)</a></td><td>idle</td>\
+                <td>\(topic.viewersInFleet)</td><td>\(topic.highWatermark)</td>\
                 <td><a href="/broadcast.html?topic=\(name)">broadcast</a></td></tr>
                 """
         }.joined(separator: "\n")
@@ -18,16 +28,24 @@ enum IndexPage {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <link rel="stylesheet" href="/css/kvb.css"></head>
             <body><main>
-            <h1>kvb relay <code>\(html(relayID))</code></h1>
-            <p>Live video through Kafka. Start a stream: <a href="/broadcast.html?topic=demo">broadcast to <code>demo</code></a>,
-            or try <a href="/static/index.html">your camera replayed through Kafka</a>.</p>
-            <form action="/watch.html"><label>Watch topic <input name="topic" value="demo" pattern="[A-Za-z0-9._-]+" required></label>
+            <header><a class="brand" href="/">kvb</a><h1>Live now <span class="muted">on every relay sharing this Kafka cluster</span></h1></header>
+            <p>Live video through Kafka. Start a stream: <a href="/broadcast.html?topic=demo">broadcast to <code>demo</code></a>
+            (or <a href="/broadcast.html?topic=clock&amp;source=clock">the clock test pattern</a>, which lets viewers measure glass-to-glass delay),
+            or try <a href="/static/index.html">your camera replayed through Kafka</a>. This is relay <code>\(html(relayID))</code>.</p>
+            <form action="/watch.html" class="topic-form"><label>Watch topic <input name="topic" value="demo" pattern="[A-Za-z0-9._-]+" required></label>
             <button>Watch</button></form>
-            <table class="topics"><thead><tr><th>topic</th><th>state</th><th>viewers here</th><th>fragments</th><th></th></tr></thead>
-            <tbody>
-            \(rows.isEmpty ? "<tr><td colspan=5>No topics yet.</td></tr>" : rows)
+            <section id="wall" class="wall" aria-live="polite">
+            \(tiles)
+            </section>
+            <p id="wall-empty" class="muted"\(live.isEmpty ? "" : " hidden")>Nothing is live right now. Streams appear here as they start.</p>
+            <h2>Other topics</h2>
+            <table class="topics"><thead><tr><th>topic</th><th>state</th><th>viewers</th><th>fragments</th><th></th></tr></thead>
+            <tbody id="idle-topics">
+            \(rows.isEmpty ? "<tr><td colspan=5>None.</td></tr>" : rows)
             </tbody></table>
-            </main></body></html>
+            </main>
+            <script type="module" src="/js/wall.js"></script>
+            </body></html>
             """
     }
 

@@ -174,8 +174,11 @@ class MediaPipe {
 }
 
 export class Player extends EventTarget {
-  /** `latency`: a key of LATENCY_MODES (`low` by default). */
-  constructor({ topic, video, token = null, latency = 'low' }) {
+  /**
+   * `latency`: a key of LATENCY_MODES (`low` by default). `measureGlass`: read the clock test
+   * pattern from displayed frames (off for previews, where nobody looks at the figure).
+   */
+  constructor({ topic, video, token = null, latency = 'low', measureGlass = true }) {
     super();
     this.topic = topic;
     this.latency = LATENCY_MODES[latency] ? latency : 'low';
@@ -201,6 +204,7 @@ export class Player extends EventTarget {
     this.reconnects = 0;
     this.clockOrigins = new Map(); // session -> wall clock (ms) of its media time 0
     this.glass = new GlassMeter(video); // glass to glass, when the stream carries the clock pattern
+    this.measureGlass = measureGlass;
     this.ws = null;
     this.pipe = null;
     this.running = false;
@@ -229,6 +233,11 @@ export class Player extends EventTarget {
       const err = this.video.error;
       if (p && !p.closed && err) p._error(`video element error ${err.code}: ${err.message || ''}`);
     };
+  }
+
+  /** Further behind the newest media than the latency mode means to be (a "go live" moment). */
+  get behind() {
+    return this.delaySeconds != null && this.delaySeconds > this.tuning.margin + 1.0;
   }
 
   /** Frames the browser decoded since the current reset. */
@@ -278,7 +287,7 @@ export class Player extends EventTarget {
     this.video.addEventListener('pause', this._onPause);
     this.video.addEventListener('play', this._onPlay);
     this.video.addEventListener('error', this._onVideoError);
-    this.glass.start();
+    if (this.measureGlass) this.glass.start();
     this.tickTimer = setInterval(() => this._tick(), TICK_MS);
     this.statsTimer = setInterval(() => this._sendStats(), STATS_MS);
     this._connect();
@@ -329,10 +338,10 @@ export class Player extends EventTarget {
     switch (m.type) {
       case 'hello':
         this.relay = m.relay || null;
-        this._setState('waiting', 'connected, waiting for the stream');
+        this._setState('waiting', 'connected; waiting for the stream');
         break;
       case 'waiting':
-        this._setState('waiting', 'no live stream on this topic yet');
+        this._setState('waiting', 'waiting for the broadcast to start');
         break;
       case 'reset':
         this._reset(m);
@@ -417,7 +426,7 @@ export class Player extends EventTarget {
     const what = describeClose(ev.code, ev.reason);
     if (ev.code === 4001) {
       this.reconnects += 1;
-      this._setState('kicked', `removed by the operator; trying again in ${KICK_BAN_MS / 1000} s`);
+      this._setState('kicked', `removed by the operator; this page tries again in ${KICK_BAN_MS / 1000} s`);
       this.retryTimer = setTimeout(() => this.running && this._connect(), KICK_BAN_MS);
       return;
     }
@@ -430,7 +439,12 @@ export class Player extends EventTarget {
     if (this.openedAt && performance.now() - this.openedAt > STABLE_MS) this.backoff.reset();
     const delay = this.backoff.next();
     this.reconnects += 1;
-    this._setState('reconnecting', `connection closed (${what}); retrying in ${(delay / 1000).toFixed(1)} s`);
+    const retry = `reconnecting in ${(delay / 1000).toFixed(1)} s`;
+    const why = ev.code === 1001 ? 'the relay is restarting'
+      : ev.code === 4503 ? 'the relay cannot reach Kafka right now'
+        : ev.code === 1006 ? 'the connection to the relay was lost'
+          : `the relay closed the connection (${what})`;
+    this._setState('reconnecting', `${why}; ${retry}`);
     this.retryTimer = setTimeout(() => this.running && this._connect(), delay);
   }
 

@@ -7,7 +7,7 @@
 import { clockStream } from './clock-pattern.js';
 import { Backoff, describeClose, parseMessage, topicProblem, wsUrl } from './util.js';
 
-const TIMESLICE_MS = 100;
+const TIMESLICE_MS = 50;
 const KEYFRAME_INTERVAL_MS = 1000;
 const CLOCK_FPS = 30;
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024; // relay not reading: start over rather than grow

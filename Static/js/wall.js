@@ -1,0 +1,128 @@
+// The front page's wall: every topic live on any relay of the cluster (from /api/topics, which
+// reads the fleet's status documents) as a small muted live player with its viewer count, linked
+// to its watch page. Tiles come and go as streams start and end.
+import { Player } from './player.js';
+
+const POLL_MS = 2000;
+const MAX_PREVIEWS = 12;   // live players at once; further live topics get a tile without video
+
+const wall = document.getElementById('wall');
+const empty = document.getElementById('wall-empty');
+const idle = document.getElementById('idle-topics');
+const tiles = new Map();   // topic -> { element, player, video }
+
+function watchHref(topic) { return `/watch.html?topic=${encodeURIComponent(topic)}`; }
+
+function makeTile(topic) {
+  const element = document.createElement('a');
+  element.className = 'tile';
+  element.dataset.topic = topic;
+  element.href = watchHref(topic);
+  element.innerHTML = '<div class="tile-picture"></div><div class="tile-caption"><span class="live-dot">live</span> '
+    + '<code></code><span class="tile-viewers"></span></div>';
+  element.querySelector('code').textContent = topic;
+  wall.append(element);
+  return element;
+}
+
+function startPreview(topic, element) {
+  const picture = element.querySelector('.tile-picture');
+  if (tiles.size >= MAX_PREVIEWS) {
+    picture.textContent = 'open to watch';
+    return { element, player: null };
+  }
+  const video = document.createElement('video');
+  video.muted = true;
+  video.autoplay = true;
+  video.playsInline = true;
+  picture.append(video);
+  const player = new Player({ topic, video, latency: 'normal', measureGlass: false });
+  // A stream that ends leaves the wall at once, without waiting for the next poll.
+  player.addEventListener('change', () => {
+    if (player.state === 'ended' || player.state === 'error') removeTile(topic);
+    element.dataset.state = player.state;
+  });
+  player.start();
+  return { element, player };
+}
+
+function removeTile(topic) {
+  const tile = tiles.get(topic);
+  if (!tile) return;
+  tiles.delete(topic);
+  if (tile.player) tile.player.stop();
+  tile.element.remove();
+  empty.hidden = tiles.size > 0;
+}
+
+function renderIdle(topics) {
+  if (!idle) return;
+  const rows = topics.map((t) => {
+    const tr = document.createElement('tr');
+    const link = document.createElement('a');
+    link.href = watchHref(t.name);
+    link.textContent = t.name;
+    const broadcast = document.createElement('a');
+    broadcast.href = `/broadcast.html?topic=${encodeURIComponent(t.name)}`;
+    broadcast.textContent = 'broadcast';
+    for (const cell of [link, 'idle', String(t.viewersInFleet ?? t.viewers), String(t.highWatermark), broadcast]) {
+      const td = document.createElement('td');
+      td.append(cell);
+      tr.append(td);
+    }
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<td colspan="5">None.</td>';
+    rows.push(tr);
+  }
+  idle.replaceChildren(...rows);
+}
+
+async function refresh() {
+  let topics;
+  try {
+    const response = await fetch('/api/topics', { cache: 'no-store' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    topics = (await response.json()).topics || [];
+  } catch (e) {
+    empty.hidden = false;
+    empty.textContent = `Cannot reach the relay (${e.message}); trying again.`;
+    return;
+  }
+  const live = topics.filter((t) => t.live);
+  const names = new Set(live.map((t) => t.name));
+  for (const topic of [...tiles.keys()]) if (!names.has(topic)) removeTile(topic);
+  for (const t of live) {
+    let tile = tiles.get(t.name);
+    if (!tile) {
+      const element = wall.querySelector(`.tile[data-topic="${CSS.escape(t.name)}"]`) || makeTile(t.name);
+      tile = startPreview(t.name, element);
+      tiles.set(t.name, tile);
+    }
+    const viewers = t.viewersInFleet ?? t.viewers;
+    tile.element.querySelector('.tile-viewers').textContent = `${viewers} watching`;
+  }
+  // Tiles the server rendered for streams that have ended since.
+  for (const element of wall.querySelectorAll('.tile')) if (!tiles.has(element.dataset.topic)) element.remove();
+  empty.textContent = 'Nothing is live right now. Streams appear here as they start.';
+  empty.hidden = tiles.size > 0;
+  renderIdle(topics.filter((t) => !t.live));
+}
+
+window.kvbWall = {
+  tiles,
+  /** Per live tile: its player's state and frames decoded. */
+  snapshot() {
+    return [...tiles].map(([topic, tile]) => ({
+      topic,
+      state: tile.player ? tile.player.state : 'no preview',
+      framesDecoded: tile.player ? tile.player.framesDecoded : 0,
+      viewers: tile.element.querySelector('.tile-viewers').textContent,
+    }));
+  },
+};
+
+refresh();
+setInterval(refresh, POLL_MS);

@@ -1,0 +1,58 @@
+"""The front page as a wall of live previews: three streams live on two relays appear on one
+relay's front page as three small players that really decode; when a broadcaster stops, its tile
+goes away."""
+
+from __future__ import annotations
+
+from kvbpage import wait_js
+
+TILE_TIMEOUT = 20
+
+
+def wall(page) -> list[dict]:
+    return page.evaluate("() => window.kvbWall ? kvbWall.snapshot() : []")
+
+
+def test_the_front_page_shows_every_live_stream_of_the_fleet(kvb, topic, new_page):
+    relay1 = kvb.start_relay()
+    relay2 = kvb.start_relay()
+    topics = [f"{topic}-a", f"{topic}-b", f"{topic}-c"]
+    publishers = {}
+    for name, relay in zip(topics, (relay1, relay1, relay2)):
+        page = new_page(f"publisher {name}")
+        page.goto(f"{relay.url}/broadcast.html?topic={name}&autostart=1")
+        wait_js(page, "window.kvbBroadcast && kvbBroadcast.state === 'live' && kvbBroadcast.stats && kvbBroadcast.stats.acked > 0",
+                15, f"{name} is live", state="kvbBroadcast")
+        publishers[name] = page
+
+    # The front page of relay 2: two of the streams come through relay 1, known from the fleet's
+    # status documents.
+    front = new_page("front page")
+    front.goto(f"{relay2.url}/")
+    condition = " && ".join(
+        f"kvbWall.snapshot().some(t => t.topic === '{name}' && t.framesDecoded > 5)" for name in topics)
+    wait_js(front, f"window.kvbWall && {condition}", TILE_TIMEOUT, "three previews decoding", state="kvbWall")
+    tiles = wall(front)
+    print(f"wall: {tiles}")
+    ours = [t for t in tiles if t["topic"] in topics]
+    assert len(ours) == 3, tiles
+    for t in ours:
+        assert t["state"] == "playing", t
+        assert t["viewers"].endswith("watching"), t
+    # Each tile links to its watch page.
+    for name in topics:
+        href = front.get_attribute(f".tile[data-topic='{name}']", "href")
+        assert href == f"/watch.html?topic={name}", href
+    # Frames keep coming on every preview (live, not a still).
+    for t in ours:
+        wait_js(front, f"kvbWall.snapshot().some(t => t.topic === '{t['topic']}' && t.framesDecoded >= {t['framesDecoded'] + 20})",
+                8, f"the preview of {t['topic']} keeps decoding", state="kvbWall")
+
+    # One broadcaster stops: its tile leaves the wall; the others stay and keep playing.
+    publishers[topics[1]].click("#stop")
+    wait_js(front, f"!kvbWall.snapshot().some(t => t.topic === '{topics[1]}')", TILE_TIMEOUT,
+            f"the tile of {topics[1]} goes away", state="kvbWall")
+    assert front.locator(f".tile[data-topic='{topics[1]}']").count() == 0
+    remaining = {t["topic"]: t for t in wall(front)}
+    for name in (topics[0], topics[2]):
+        assert name in remaining and remaining[name]["state"] == "playing", remaining
