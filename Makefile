@@ -16,7 +16,7 @@ APT_PACKAGES := librdkafka-dev libncurses-dev pkg-config chromium fonts-dejavu-c
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test deps venv build build-release swift-test browser-test integration-test console-test tansu-test security-test broker clean bench console fuzz
+.PHONY: run test deps venv build build-release swift-test browser-test integration-test console-test tansu-test security-test broker clean bench screenshots console fuzz
 
 # System packages, installed only when something is missing.
 deps:
@@ -98,7 +98,10 @@ clean:
 # (load.json, and load.png: latency and CPU against viewers, threads and idle CPU of 200 topics).
 # `kvb-bench floor` then prints what the kernel alone allows on this machine for the same fan-out
 # (loopback TCP, no relay, no Kafka): the load figures cannot beat it.
+# Last, glass to glass (scripts/bench_glass.py): the clock pattern through two relays into Chromium,
+# GLASS_SECONDS per latency mode, low and normal, beside the targets.
 BENCH ?= short
+GLASS_SECONDS ?= 60
 bench: deps venv
 	$(SWIFT) build -c release
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench micro Tests/WebMTests/Fixtures/vp8-opus.webm
@@ -109,6 +112,12 @@ bench: deps venv
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench load --profile $(BENCH) --label kvb
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench floor --viewers 100,1000,5000 --seconds 5
 	$(PY) scripts/plot_bench.py bench-results/load.json bench-results/load.png
+	$(PY) scripts/bench_glass.py $$($(SWIFT) build -c release --show-bin-path)/kvb-server --seconds $(GLASS_SECONDS)
+
+# The README's pictures (docs/*.png) from a real run: two relays, three broadcasts, Chromium.
+screenshots: deps venv
+	$(SWIFT) build
+	$(PY) scripts/screenshots.py $(BIN)/kvb-server $(BIN)/kvb-console
 
 # The operator console; finds the embedded cluster of a `make run` relay started in this folder.
 console: deps

@@ -41,6 +41,8 @@ export const LATENCY_MODES = {
   normal: { landing: 0.6, margin: 0.5, deadband: 0.1, gain: 0.4, minRate: 0.97, maxRate: 1.2, jump: 3.0 },
 };
 const MARGIN_WINDOW_MS = 1000;
+const JOIN_MS = 2000;        // this long after a reset the player is joining...
+const JOIN_SLACK = 0.25;     // ...and jumps at once when more than landing + this behind
 const KEEP_BEHIND = 10;      // played media kept in the SourceBuffer (s) before trimming...
 const TRIM_TO = 5;           // ...down to this much
 const STALL_MS = 2000;       // no progress this long while "playing" -> "waiting"
@@ -387,6 +389,7 @@ export class Player extends EventTarget {
     this.userPaused = false;
     this.video.playbackRate = 1;
     this.margins = [];
+    this.joinedAt = performance.now();
     this.lastProgress = { t: -1, at: performance.now() };
     this.lastFrames = { n: 0, at: performance.now() };
     if (!window.MediaSource || !MediaSource.isTypeSupported(this.mimeType)) {
@@ -504,7 +507,12 @@ export class Player extends EventTarget {
           break;
         }
       }
-      if (t < start - 0.05 || t > end + 0.5 || end - t > this.tuning.jump) {
+      // Joining, the relay sends from the latest keyframe, up to a second back, and the browser
+      // appends it piece by piece: land on the live edge as it grows (the decoder runs through
+      // the frames before it without showing them) rather than play that second and chase it.
+      const joining = now - this.joinedAt < JOIN_MS;
+      const jumpAt = joining ? this.tuning.landing + JOIN_SLACK : this.tuning.jump;
+      if (t < start - 0.05 || t > end + 0.5 || end - t > jumpAt) {
         // Late join (segments mode: the element is at 0, the media at the recorder's clock),
         // a skip forward, or a long stall: go to the live edge.
         seek(liveEdge, 'jump');

@@ -101,7 +101,9 @@ async function refresh() {
       tile = startPreview(t.name, element);
       tiles.set(t.name, tile);
     }
-    const viewers = t.viewersInFleet ?? t.viewers;
+    // The preview is a viewer too (of this relay, counted at once): leave it out.
+    const own = tile.player && tile.player.ws ? 1 : 0;
+    const viewers = Math.max(0, (t.viewersInFleet ?? t.viewers) - own);
     tile.element.querySelector('.tile-viewers').textContent = `${viewers} watching`;
   }
   // Tiles the server rendered for streams that have ended since.

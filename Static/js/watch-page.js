@@ -6,8 +6,9 @@ const topic = topicFromQuery();
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 
-/** "412 ms (p50 380, p95 520)", or why there is no figure. */
-function glassText(g) {
+/** "412 ms (p50 380, p95 520)", or why there is no figure (— while the picture stands still). */
+function glassText(g, playing) {
+  if (!playing) return '—';
   if (g.status !== 'measuring' || g.current == null) return g.note;
   return `${g.current} ms (p50 ${g.p50}, p95 ${g.p95})`;
 }
@@ -53,11 +54,13 @@ if (!topic) {
     const badge = $('live');
     badge.dataset.live = String(live);
     badge.textContent = live ? 'LIVE' : 'go live';
-    badge.disabled = live || !['playing', 'paused', 'waiting'].includes(player.state) || (player.state === 'paused' && !player.userPaused);
+    badge.disabled = live;
+    // Only where it means something: not while the operator holds the stream, nor after a kick.
+    badge.hidden = !(player.state === 'playing' || (player.state === 'paused' && player.userPaused));
     badge.title = live ? 'You are watching the live edge' : 'Jump to the live picture';
     const g = player.glassStatus();
     renderFields($('stats'), [
-      ['glass to glass', glassText(g)],
+      ['glass to glass', glassText(g, player.state === 'playing' && !player.userPaused)],
       ['buffered ahead', formatSeconds(player.delaySeconds)],
       ['latency mode', player.latency],
       ['frames decoded', player.framesDecoded],
