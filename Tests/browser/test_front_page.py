@@ -30,7 +30,8 @@ def test_the_front_page_shows_every_live_stream_of_the_fleet(kvb, topic, new_pag
     front = new_page("front page")
     front.goto(f"{relay2.url}/")
     condition = " && ".join(
-        f"kvbWall.snapshot().some(t => t.topic === '{name}' && t.framesDecoded > 5)" for name in topics)
+        f"kvbWall.snapshot().some(t => t.topic === '{name}' && t.state === 'playing' && t.framesDecoded > 5)"
+        for name in topics)
     wait_js(front, f"window.kvbWall && {condition}", TILE_TIMEOUT, "three previews decoding", state="kvbWall")
     tiles = wall(front)
     print(f"wall: {tiles}")
