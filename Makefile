@@ -12,7 +12,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := librdkafka-dev libncurses-dev pkg-config chromium fonts-dejavu-core tmux
+APT_PACKAGES := librdkafka-dev libncurses-dev pkg-config chromium fonts-dejavu-core tmux ffmpeg
 HOST ?= 127.0.0.1
 PORT ?= 8080
 

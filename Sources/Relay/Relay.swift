@@ -33,6 +33,8 @@ public final class Relay: Sendable {
     let clusterTopics: ClusterTopics
     /// The one consumer that reads every watched topic.
     let reader: TopicReader
+    /// What Kafka still holds of each topic: sessions and downloads.
+    let archive: TopicArchive
     /// Drains and times out viewers' sockets.
     let sweeper = ViewerSweeper()
 
@@ -123,6 +125,7 @@ public final class Relay: Sendable {
             return local.union(remote)
         }
         self.provisioner = TopicProvisioner(admin: admin, settings: settings.topics, logger: logger, create: createTopic)
+        self.archive = TopicArchive(kafka: kafka, maxReaders: settings.limits.recordingReaders, logger: logger)
         health.start()
         reader.start()
         sweeper.start(stallMilliseconds: Int64(settings.limits.stalledViewerSeconds) * 1000) {

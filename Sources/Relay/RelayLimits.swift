@@ -44,6 +44,9 @@ public struct RelayLimits: Sendable, Equatable {
     public var pausedTopics = 1_000
     /// Kicked clients and addresses remembered for their ban period at once.
     public var bannedClients = 10_000
+    /// Downloads and session listings reading Kafka at once on this relay; each holds a Kafka
+    /// consumer of its own while it runs. HTTP 503.
+    public var recordingReaders = 4
 
     public init() {}
 }
@@ -64,13 +67,14 @@ public enum Limit: String, Sendable, CaseIterable {
     case handshakeTimeout = "handshake_timeout"
     case idlePublisher = "idle_publisher"
     case stalledViewer = "stalled_viewer"
+    case recordingReaders = "recording_readers"
 
     public var closeCode: UInt16 {
         switch self {
         case .publishMessageSize, .watchMessageSize: 1009
         case .initSegmentSize, .elementSize: 4413
         case .publishBitrate, .connectionsPerAddress, .viewerMessageRate: 4429
-        case .publishersPerRelay, .viewersPerRelay, .viewersPerTopic, .feedsPerRelay: 4503
+        case .publishersPerRelay, .viewersPerRelay, .viewersPerTopic, .feedsPerRelay, .recordingReaders: 4503
         case .handshakeTimeout, .idlePublisher, .stalledViewer: 4408
         }
     }

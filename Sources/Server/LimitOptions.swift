@@ -56,6 +56,9 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Topics paused at once by operators.")
     var maxPausedTopics = defaults.pausedTopics
 
+    @Option(help: "Recording downloads and session listings reading Kafka at once, each with its own consumer (HTTP 503).")
+    var maxRecordingReaders = defaults.recordingReaders
+
     func validate() throws {
         let positive: [(String, Int)] = [
             ("--max-publish-message-bytes", maxPublishMessageBytes), ("--max-watch-message-bytes", maxWatchMessageBytes),
@@ -65,7 +68,7 @@ struct LimitOptions: ParsableArguments {
             ("--max-connections-per-address", maxConnectionsPerAddress), ("--max-viewer-messages-per-second", maxViewerMessagesPerSecond),
             ("--handshake-timeout", handshakeTimeout), ("--idle-publisher-timeout", idlePublisherTimeout),
             ("--stalled-viewer-timeout", stalledViewerTimeout), ("--max-paused-topics", maxPausedTopics),
-            ("--socket-send-buffer-bytes", socketSendBufferBytes),
+            ("--socket-send-buffer-bytes", socketSendBufferBytes), ("--max-recording-readers", maxRecordingReaders),
         ]
         for (name, value) in positive where value <= 0 {
             throw ValidationError("\(name) must be at least 1 (got \(value))")
@@ -92,6 +95,7 @@ struct LimitOptions: ParsableArguments {
         limits.stalledViewerSeconds = stalledViewerTimeout
         limits.pausedTopics = maxPausedTopics
         limits.socketSendBufferBytes = socketSendBufferBytes
+        limits.recordingReaders = maxRecordingReaders
         return limits
     }
 }

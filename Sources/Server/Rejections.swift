@@ -6,6 +6,11 @@ import Relay
 /// there is no WebSocket to close (request headers that never came, a stalled viewer).
 enum Rejections {
     static func count(_ error: RelayError) {
-        Counter(label: "kvb_rejected_total", dimensions: [("reason", error.label)]).increment()
+        count(reason: error.label)
+    }
+
+    /// A refusal that is not a ``RelayError`` (an HTTP request for something that is not there).
+    static func count(reason: String) {
+        Counter(label: "kvb_rejected_total", dimensions: [("reason", reason)]).increment()
     }
 }

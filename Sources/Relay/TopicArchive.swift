@@ -1,0 +1,202 @@
+import Foundation
+import Kafka
+import Logging
+import NIOCore
+import WebM
+
+/// What Kafka still holds of each topic, read back on demand: its publisher sessions, and any of
+/// them as a WebM file. Each listing or download reads with a Kafka consumer of its own, at most
+/// ``RelayLimits/recordingReaders`` at once; the sessions found are remembered per topic, so a
+/// listing reads only what is new since the last.
+final class TopicArchive: Sendable {
+    private let kafka: KafkaConfiguration
+    private let logger: Logger
+    private let maxReaders: Int
+    private let readers = Locked(0)
+    private let indexes = Locked<[String: SessionIndex]>([:])
+
+    /// Records asked for per blocking read, and how long a read may find nothing new before the
+    /// cluster counts as unreachable.
+    static let batchRecords = 64
+    static let stallMilliseconds: Int64 = 10_000
+
+    init(kafka: KafkaConfiguration, maxReaders: Int, logger: Logger) {
+        self.kafka = kafka
+        self.maxReaders = maxReaders
+        self.logger = logger
+    }
+
+    /// The sessions `topic` still holds, oldest first.
+    func sessions(of topic: TopicName) async throws -> [RecordedSession] {
+        try await withReader(topic) { reader in try await self.sessions(of: topic, using: reader) }
+    }
+
+    /// A download of `session` of `topic` (its latest session when nil), indexed and ready to stream.
+    func recording(of topic: TopicName, session: String?) async throws -> RecordingDownload {
+        let slot = try acquire()
+        do {
+            let reader = try await ArchiveReader.open(kafka: kafka, topic: topic.value, logger: logger)
+            defer { reader.close() }
+            let sessions = try await self.sessions(of: topic, using: reader)
+            guard let chosen = session.map({ id in sessions.last { $0.id == id } }) ?? sessions.last else {
+                throw RecordingError.noSuchSession(topic: topic.value, session: session)
+            }
+            return try await RecordingDownload.index(chosen, topic: topic.value, kafka: kafka, logger: logger, slot: slot)
+        } catch {
+            slot.release()
+            throw error
+        }
+    }
+
+    private func sessions(of topic: TopicName, using reader: ArchiveReader) async throws -> [RecordedSession] {
+        let marks = try await reader.watermarks()
+        var index = indexes.withLock { $0[topic.value] } ?? SessionIndex()
+        index.retain(from: marks.low)
+        try await reader.read(from: index.nextOffset, until: marks.high) { message in
+            index.add(StreamFragment(message), offset: message.offset, size: message.value.count)
+            return true
+        }
+        let result = index
+        indexes.withLock { indexes in
+            if (indexes[topic.value]?.nextOffset ?? -1) <= result.nextOffset { indexes[topic.value] = result }
+        }
+        return index.sessions
+    }
+
+    private func withReader<T: Sendable>(_ topic: TopicName, _ body: @Sendable (ArchiveReader) async throws -> T) async throws -> T {
+        let slot = try acquire()
+        defer { slot.release() }
+        let reader = try await ArchiveReader.open(kafka: kafka, topic: topic.value, logger: logger)
+        defer { reader.close() }
+        return try await body(reader)
+    }
+
+    /// One of the ``RelayLimits/recordingReaders`` slots, or a refusal.
+    func acquire() throws(RelayError) -> ReaderSlot {
+        let granted = readers.withLock { count in
+            guard count < maxReaders else { return false }
+            count += 1
+            return true
+        }
+        guard granted else {
+            throw .limit(.recordingReaders, "this relay is already reading \(maxReaders) recordings from Kafka; try again shortly")
+        }
+        return ReaderSlot(readers)
+    }
+
+    /// A reader slot, given back once.
+    final class ReaderSlot: Sendable {
+        private let counter: Locked<Int>
+        private let released = Locked(false)
+
+        init(_ counter: Locked<Int>) { self.counter = counter }
+
+        func release() {
+            guard released.withLock({ let was = $0; $0 = true; return !was }) else { return }
+            counter.withLock { $0 -= 1 }
+        }
+    }
+}
+
+/// Why a recording cannot be had.
+public enum RecordingError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// No such session in what the topic still holds (or no session at all).
+    case noSuchSession(topic: String, session: String?)
+    /// The session's records hold no point a player could start at.
+    case noKeyframe(topic: String, session: String)
+    /// What Kafka holds is not a WebM stream a file can be made of.
+    case unreadable(String)
+
+    public var description: String {
+        switch self {
+        case .noSuchSession(let topic, let session?): "topic \(topic) holds no session \(session) (it may have left retention)"
+        case .noSuchSession(let topic, nil): "topic \(topic) holds no recorded session"
+        case .noKeyframe(let topic, let session): "session \(session) of \(topic) has no keyframe left in retention to start a file at"
+        case .unreadable(let why): "the recording in Kafka cannot be made into a file: \(why)"
+        }
+    }
+}
+
+/// A consumer reading one topic from a given offset, a batch at a time on a dispatch thread.
+final class ArchiveReader: Sendable {
+    private let consumer: KafkaConsumer
+    let topic: String
+
+    private init(consumer: KafkaConsumer, topic: String) {
+        self.consumer = consumer
+        self.topic = topic
+    }
+
+    static func open(kafka: KafkaConfiguration, topic: String, logger: Logger) async throws -> ArchiveReader {
+        let result: Result<ArchiveReader, KafkaError> = await runBlocking {
+            do throws(KafkaError) {
+                return .success(ArchiveReader(consumer: try KafkaConsumer(configuration: kafka, logger: logger), topic: topic))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    func watermarks() async throws(RelayError) -> KafkaWatermarks {
+        let consumer = consumer
+        let topic = topic
+        let result: Result<KafkaWatermarks, KafkaError> = await runBlocking {
+            do throws(KafkaError) { return .success(try consumer.queryWatermarks(topic: topic, timeoutMilliseconds: 5000)) } catch { return .failure(error) }
+        }
+        switch result {
+        case .success(let marks): return marks
+        case .failure(let error): throw .kafkaUnavailable(error.message)
+        }
+    }
+
+    /// Reads the records from `from` up to (not including) `until`, in order, handing each to
+    /// `visit` until it returns false. Throws when Kafka gives nothing for
+    /// ``TopicArchive/stallMilliseconds``.
+    func read(from: Int64, until: Int64, _ visit: (KafkaMessage) async throws -> Bool) async throws {
+        guard from < until else { return }
+        let consumer = consumer
+        let topic = topic
+        do {
+            try consumer.assign(topic: topic, offset: .offset(from))
+        } catch {
+            throw RelayError.kafkaUnavailable(error.message)
+        }
+        var next = from
+        var quietSince = DispatchTime.now().uptimeNanoseconds
+        while next < until {
+            let batch: [KafkaConsumerEvent] = await runBlocking {
+                var events: [KafkaConsumerEvent] = []
+                while events.count < TopicArchive.batchRecords, let event = consumer.poll(timeoutMilliseconds: events.isEmpty ? 200 : 0) {
+                    events.append(event)
+                    if case .endOfPartition = event { break }
+                }
+                return events
+            }
+            var progressed = false
+            for event in batch {
+                switch event {
+                case .message(let message) where message.topic == topic && message.offset >= next:
+                    progressed = true
+                    next = message.offset + 1
+                    guard message.offset < until else { return }
+                    guard try await visit(message) else { return }
+                case .endOfPartition(_, _, let offset) where offset >= until:
+                    return
+                case .error(let error, _) where error.isOffsetOutOfRange || error.isUnknownTopic:
+                    throw RelayError.kafkaUnavailable(error.message)
+                default:
+                    break
+                }
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if progressed {
+                quietSince = now
+            } else if Int64((now - quietSince) / 1_000_000) > TopicArchive.stallMilliseconds {
+                throw RelayError.kafkaUnavailable("Kafka gave nothing of \(topic) from offset \(next) for \(TopicArchive.stallMilliseconds / 1000) s")
+            }
+        }
+    }
+
+    func close() { consumer.close() }
+}

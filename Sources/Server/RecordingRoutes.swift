@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import Relay
+
+/// `GET /api/topics/{topic}/sessions` and `GET /api/topics/{topic}/recording.webm?session=S`:
+/// what Kafka still holds of a topic, as a list of sessions and as files (docs/PROTOCOL.md).
+enum RecordingRoutes {
+    /// The sessions document.
+    struct Sessions: Encodable {
+        var topic: String
+        /// Oldest first.
+        var sessions: [RecordedSession]
+    }
+
+    static func add(to router: Router<RelayRequestContext>, relay: Relay, logger: Logger) {
+        router.get("/api/topics/:topic/sessions") { request, context -> Response in
+            do {
+                let topic = try TopicName(context.parameters.get("topic") ?? "")
+                let sessions = try await relay.recordedSessions(topic: topic, token: request.uri.queryParameters["token"].map(String.init))
+                return try Response.json(Sessions(topic: topic.value, sessions: sessions))
+            } catch {
+                throw refusal(error)
+            }
+        }
+
+        router.get("/api/topics/:topic/recording.webm") { request, context -> Response in
+            let download: RecordingDownload
+            do {
+                let topic = try TopicName(context.parameters.get("topic") ?? "")
+                let query = request.uri.queryParameters
+                download = try await relay.recording(topic: topic, session: query["session"].map(String.init),
+                                                     token: query["token"].map(String.init))
+            } catch {
+                throw refusal(error)
+            }
+            logger.info("sending \(download.topic) session \(download.session.id) as a file",
+                        metadata: ["bytes": "\(download.contentLength)", "durationMs": "\(Int(download.durationTicks))"])
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "video/webm",
+                    .contentDisposition: "attachment; filename=\"\(download.fileName)\"",
+                    .cacheControl: "no-store",
+                ],
+                body: ResponseBody(contentLength: Int(download.contentLength)) { writer in
+                    do {
+                        try await download.stream { buffer in try await writer.write(buffer) }
+                        try await writer.finish(nil)
+                    } catch {
+                        logger.warning("download of \(download.topic) session \(download.session.id) stopped: \(error)")
+                        throw error
+                    }
+                }
+            )
+        }
+    }
+
+    /// The HTTP answer for a request that cannot be served, counted in `kvb_rejected_total`.
+    static func refusal(_ error: any Error) -> HTTPError {
+        switch error {
+        case let error as RelayError:
+            Rejections.count(error)
+            let status: HTTPResponse.Status = switch error {
+            case .invalidTopic: .badRequest
+            case .forbidden: .forbidden
+            case .limit, .kafkaUnavailable, .shuttingDown: .serviceUnavailable
+            default: .badRequest
+            }
+            var headers = HTTPFields()
+            if status == .serviceUnavailable { headers[.retryAfter] = "5" }
+            return HTTPError(status, headers: headers, message: error.description)
+        case let error as RecordingError:
+            switch error {
+            case .noSuchSession, .noKeyframe:
+                Rejections.count(reason: "no_such_recording")
+                return HTTPError(.notFound, message: error.description)
+            case .unreadable:
+                Rejections.count(reason: "unreadable_recording")
+                return HTTPError(.internalServerError, message: error.description)
+            }
+        default:
+            return HTTPError(.internalServerError, message: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import NIOCore
+import Testing
+@testable import Relay
+
+/// The pure halves of recordings: which bytes of a topic's records make a session's file, and the
+/// list of sessions a topic holds.
+@Suite("Recordings")
+struct RecordingTests {
+    func bytes(_ buffers: [ByteBuffer]) -> [UInt8] { buffers.flatMap { Array($0.readableBytesView) } }
+
+    @Test func aRecordingStartsAtTheFirstJoinPointAndEndsWithTheSession() {
+        var cut = RecordingCut(session: "s", endOffset: 100)
+        #expect(cut.take(Fragments.delta("s", 0), offset: 10).isEmpty, "no join point yet")
+        #expect(cut.take(Fragments.key("other", 0), offset: 11).isEmpty, "another session's record")
+        #expect(bytes(cut.take(Fragments.keyAt("s", 1, at: 4), offset: 12)) == [4, 5, 6, 7, 8, 9])
+        #expect(cut.start?.offset == 12 && cut.start?.byte == 4)
+        #expect(cut.initSegment == Fragments.initSegment)
+        #expect(bytes(cut.take(Fragments.delta("s", 2, size: 3), offset: 13)) == [2, 2, 2])
+        #expect(cut.take(nil, offset: 14).isEmpty, "a record that is not a fragment")
+        #expect(cut.take(Fragments.end("s", 3), offset: 15).isEmpty)
+        #expect(cut.finished)
+        #expect(cut.take(Fragments.delta("s", 4), offset: 16).isEmpty, "nothing after the end")
+    }
+
+    @Test func aClusterThatBecomesAJoinPointLaterStartsWhereItOpened() {
+        var cut = RecordingCut(session: "s", endOffset: 100)
+        _ = cut.take(Fragments.delta("s", 0, size: 2), offset: 0)
+        _ = cut.take(Fragments.delta("s", 1, size: 2), offset: 1)
+        _ = cut.take(Fragments.delta("s", 2, size: 2), offset: 2)
+        let out = bytes(cut.take(Fragments.joining("s", 3, from: 1, size: 2), offset: 3))
+        #expect(out == [1, 1, 2, 2, 3, 3])
+        #expect(cut.start?.offset == 1 && cut.start?.byte == 0)
+    }
+
+    @Test func aRecordingStopsAtItsEndOffset() {
+        var cut = RecordingCut(session: "s", endOffset: 2)
+        #expect(!cut.take(Fragments.key("s", 0), offset: 0).isEmpty)
+        #expect(!cut.take(Fragments.delta("s", 1), offset: 1).isEmpty)
+        #expect(cut.take(Fragments.delta("s", 2), offset: 2).isEmpty)
+        #expect(cut.finished)
+    }
+
+    @Test func sessionsAreListedInOrderWithTheirExtent() {
+        var index = SessionIndex()
+        for seq in 0..<40 { index.add(Fragments.delta("a", UInt64(seq), size: 100), offset: Int64(seq), size: 100) }
+        index.add(Fragments.end("a", 40), offset: 40, size: 0)
+        index.add(nil, offset: 41, size: 7)
+        for seq in 0..<5 { index.add(Fragments.delta("b", UInt64(seq), size: 10), offset: Int64(42 + seq), size: 10) }
+        #expect(index.nextOffset == 47)
+        let sessions = index.sessions
+        #expect(sessions.map(\.id) == ["a", "b"])
+        #expect(sessions[0].bytes == 4000 && sessions[0].records == 41 && sessions[0].ended && sessions[0].complete)
+        #expect(sessions[0].firstOffset == 0 && sessions[0].lastOffset == 40)
+        #expect(sessions[0].durationMilliseconds == 40)
+        #expect(!sessions[1].ended && sessions[1].bytes == 50)
+    }
+
+    @Test func retentionCuttingIntoASessionLeavesWhatRemains() {
+        var index = SessionIndex()
+        for seq in 0..<64 { index.add(Fragments.delta("a", UInt64(seq), size: 100), offset: Int64(seq), size: 100) }
+        for seq in 0..<8 { index.add(Fragments.delta("b", UInt64(seq), size: 10), offset: Int64(64 + seq), size: 10) }
+        index.retain(from: 20)
+        let a = index.sessions[0]
+        #expect(!a.complete)
+        #expect(a.firstOffset == 32, "the first checkpoint kept (every 16 records)")
+        #expect(a.records == 32 && a.bytes == 3200 && a.startedAtMilliseconds == 32)
+        index.retain(from: 64)
+        #expect(index.sessions.map(\.id) == ["b"])
+        #expect(index.sessions[0].complete)
+    }
+}

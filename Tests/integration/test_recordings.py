@@ -1,0 +1,120 @@
+"""What Kafka holds of a topic, as a user gets it back: the list of publisher sessions, and any
+session as a WebM file that ffprobe (Debian's ffmpeg) reads with the right duration and codecs,
+that decodes without an error, and whose Clusters are the published bytes from the first keyframe
+on. Asking for something that is not there gets a 404 with the reason, counted in /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from kvbharness import Publisher, http_get, load_fixture, looped, wait_until
+
+CLUSTER_ID = bytes([0x1F, 0x43, 0xB6, 0x75])
+
+
+def get(url: str, timeout: float = 30) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def ffprobe(path: str) -> dict:
+    exe = shutil.which("ffprobe")
+    if not exe:
+        pytest.fail("ffprobe not found on PATH (make deps installs Debian's ffmpeg)")
+    result = subprocess.run([exe, "-v", "error", "-show_entries", "format=duration,start_time:stream=codec_name,codec_type",
+                             "-of", "json", path], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and not result.stderr.strip(), f"ffprobe refused the file: {result.stderr}"
+    return json.loads(result.stdout)
+
+
+def decode_errors(path: str) -> str:
+    result = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "null", "-"], capture_output=True, text=True, timeout=120)
+    return result.stderr.strip() if result.returncode == 0 else f"exit {result.returncode}: {result.stderr}"
+
+
+async def publish(url: str, topic: str, chunks: list[bytes]) -> str:
+    """Publishes `chunks` at MediaRecorder's pace and ends the session; returns its id."""
+    async with await Publisher.open(url, topic) as publisher:
+        await wait_until(lambda: publisher.ready is not None or publisher.messages, 10, "the relay answers")
+        await publisher.send_chunks(chunks, 0.02)
+        await publisher.wait_delivered(sum(len(c) for c in chunks))
+        session = publisher.ready["session"] if publisher.ready else None
+    assert session, f"no session id from the relay: {publisher.messages}"
+    return session
+
+
+async def test_sessions_download_as_webm_files(kvb, topic, tmp_path):
+    relay = await asyncio.to_thread(kvb.start_relay)
+    fixture = load_fixture("vp8-opus")
+    first = await publish(relay.url, topic, fixture.chunks)
+    second_stream = looped(fixture, 2)
+    second = await publish(relay.url, topic, second_stream.chunks)
+
+    status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/sessions")
+    assert status == 200, body
+    listing = json.loads(body)
+    print(json.dumps(listing, indent=1))
+    sessions = listing["sessions"]
+    assert [s["id"] for s in sessions] == [first, second], sessions
+    for s in sessions:
+        assert s["ended"] and s["complete"], s
+        assert s["durationMilliseconds"] == s["endedAtMilliseconds"] - s["startedAtMilliseconds"] >= 0
+    media = len(fixture.data) - fixture.cluster_offsets[0]
+    assert sessions[0]["bytes"] == media, f"session bytes {sessions[0]['bytes']}, published media {media}"
+
+    # The first session as a file: its Clusters are the published bytes, byte for byte.
+    status, headers, file = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/recording.webm?session={first}")
+    assert status == 200, file
+    assert headers["Content-Type"] == "video/webm"
+    assert int(headers["Content-Length"]) == len(file)
+    assert re.fullmatch(rf'attachment; filename="{re.escape(topic)}-[0-9T-]+Z\.webm"', headers["Content-Disposition"]), headers
+    published = fixture.data[fixture.keyframe_cluster_offsets[0]:]
+    assert file[file.index(CLUSTER_ID):] == published, "the file's Clusters differ from what was published"
+    path = tmp_path / "first.webm"
+    path.write_bytes(file)
+    probe = ffprobe(str(path))
+    print(f"ffprobe: {probe}")
+    codecs = sorted(s["codec_name"] for s in probe["streams"])
+    assert codecs == ["opus", "vp8"], probe
+    fixture_path = tmp_path / "fixture.webm"
+    fixture_path.write_bytes(fixture.data)
+    played = float(subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-show_entries", "packet=pts_time", "-of", "csv=p=0",
+                                   str(fixture_path)], capture_output=True, text=True).stdout.split()[-1])
+    duration = float(probe["format"]["duration"])
+    assert abs(duration - played) < 0.1, f"duration {duration} s, the recording's last packet at {played} s"
+    assert float(probe["format"]["start_time"]) == 0
+    assert decode_errors(str(path)) == "", "ffmpeg could not decode the file"
+
+    # No session named: the latest (the recording twice over; its timecodes repeat, so it lasts
+    # as long as one pass). Its Clusters too are what was published.
+    status, headers, latest = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/recording.webm")
+    assert status == 200, latest
+    assert latest[latest.index(CLUSTER_ID):] == second_stream.data[second_stream.keyframe_cluster_offsets[0]:]
+    assert sessions[1]["bytes"] == 2 * media, sessions[1]
+    path = tmp_path / "latest.webm"
+    path.write_bytes(latest)
+    probe = ffprobe(str(path))
+    assert abs(float(probe["format"]["duration"]) - duration) < 0.1, (probe, duration)
+
+    # Not there: 404 with the reason, counted; a bad topic name: 400.
+    status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/recording.webm?session=nope")
+    assert status == 404 and b"nope" in body, (status, body)
+    status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/topics/never-{topic}/sessions")
+    assert status == 200 and json.loads(body)["sessions"] == [], body
+    status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/topics/__bad/recording.webm")
+    assert status == 400, (status, body)
+    _, metrics = await asyncio.to_thread(http_get, relay.url + "/metrics")
+    assert re.search(rb'kvb_rejected_total\{reason="no_such_recording"\} 1\b', metrics), \
+        [line for line in metrics.decode().splitlines() if "rejected" in line]
