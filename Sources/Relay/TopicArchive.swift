@@ -79,7 +79,7 @@ final class TopicArchive: Sendable {
             return true
         }
         guard granted else {
-            throw .limit(.recordingReaders, "this relay is already reading \(maxReaders) recordings from Kafka; try again shortly")
+            throw .limit(.recordingReaders, "this relay is already reading as many recordings from Kafka as it may at once (\(maxReaders)); try again shortly")
         }
         return ReaderSlot(readers)
     }

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from kvbharness import Publisher, http_get, load_fixture, looped, wait_until
+from kvbharness import Publisher, http_get, load_fixture, looped, small_buffer_socket, wait_until
 
 CLUSTER_ID = bytes([0x1F, 0x43, 0xB6, 0x75])
 
@@ -44,11 +44,11 @@ def decode_errors(path: str) -> str:
     return result.stderr.strip() if result.returncode == 0 else f"exit {result.returncode}: {result.stderr}"
 
 
-async def publish(url: str, topic: str, chunks: list[bytes]) -> str:
+async def publish(url: str, topic: str, chunks: list[bytes], interval: float = 0.02) -> str:
     """Publishes `chunks` at MediaRecorder's pace and ends the session; returns its id."""
     async with await Publisher.open(url, topic) as publisher:
         await wait_until(lambda: publisher.ready is not None or publisher.messages, 10, "the relay answers")
-        await publisher.send_chunks(chunks, 0.02)
+        await publisher.send_chunks(chunks, interval)
         await publisher.wait_delivered(sum(len(c) for c in chunks))
         session = publisher.ready["session"] if publisher.ready else None
     assert session, f"no session id from the relay: {publisher.messages}"
@@ -118,3 +118,30 @@ async def test_sessions_download_as_webm_files(kvb, topic, tmp_path):
     _, metrics = await asyncio.to_thread(http_get, relay.url + "/metrics")
     assert re.search(rb'kvb_rejected_total\{reason="no_such_recording"\} 1\b', metrics), \
         [line for line in metrics.decode().splitlines() if "rejected" in line]
+
+
+async def test_downloads_at_once_are_bounded_and_a_stalled_one_frees_its_reader(kvb, topic):
+    relay = await asyncio.to_thread(kvb.start_relay, None, args=["--max-recording-readers", "1"])
+    long = looped(load_fixture("vp8-opus"), 40)  # about 2.8 MB: more than the socket buffers hold
+    session = await publish(relay.url, topic, long.chunks, interval=0)
+
+    # A download whose client reads nothing holds the one reader...
+    stalled = small_buffer_socket(relay.url)
+    stalled.sendall(f"GET /api/topics/{topic}/recording.webm?session={session} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await asyncio.sleep(1.5)
+    # ...so another is refused at once, with the reason and when to try again, and counted.
+    status, headers, body = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/recording.webm")
+    print(f"second download: {status} {body[:120]!r}")
+    assert status == 503 and b"try again" in body and headers.get("Retry-After") == "5", (status, headers, body)
+    _, metrics = await asyncio.to_thread(http_get, relay.url + "/metrics")
+    assert re.search(rb'kvb_rejected_total\{reason="recording_readers"\} 1\b', metrics), metrics[-400:]
+
+    # The stalled client goes away: its reader is freed and the next download is whole.
+    stalled.close()
+    async def whole() -> bool:
+        status, headers, body = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/recording.webm")
+        return status == 200 and len(body) == int(headers["Content-Length"])
+    deadline = asyncio.get_running_loop().time() + 20
+    while not await whole():
+        assert asyncio.get_running_loop().time() < deadline, "the stalled download's reader was never freed"
+        await asyncio.sleep(0.5)
