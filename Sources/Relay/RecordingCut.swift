@@ -22,9 +22,12 @@ struct RecordingCut: Sendable {
 
     static let maxCarried = 16
 
-    init(session: String, endOffset: Int64) {
+    /// `startedAt`: the recording is known to be under way at that record (a range of the file
+    /// read from a checkpoint): every record of the session from there on is taken whole.
+    init(session: String, endOffset: Int64, startedAt: Int64? = nil) {
         self.session = session
         self.endOffset = endOffset
+        start = startedAt.map { ($0, 0) }
     }
 
     /// The recording's bytes in the record at `offset` (`fragment` nil: not a kvb fragment), in order.

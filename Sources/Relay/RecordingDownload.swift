@@ -4,63 +4,44 @@ import Logging
 import NIOCore
 import WebM
 
-/// One session of a topic as a WebM file, streamed from Kafka: ``index(_:topic:kafka:logger:slot:)``
-/// reads the session once to find its Clusters (so the file's header can carry its Duration and
-/// Cues, and its length is known), then ``stream(_:)`` reads it again and sends the header and the
-/// Clusters as they come. Nothing but the Cluster index is held in memory.
-public final class RecordingDownload: Sendable {
-    public let topic: String
-    public let session: RecordedSession
-    /// The file's header (EBML header, Segment, SeekHead, Info with Duration, Tracks, Cues).
-    public let header: [UInt8]
-    /// The file's length: header and Clusters.
-    public var contentLength: Int64 { Int64(header.count) + bodyLength }
-    /// The recording's length in TimecodeScale units (ms).
-    public let durationTicks: Double
-    private let bodyLength: Int64
-    private let start: Int64
-    private let endOffset: Int64
-    private let patches: [WebMRecording.Patch]
-    private let kafka: KafkaConfiguration
-    private let logger: Logger
-    private let slot: TopicArchive.ReaderSlot
+/// What a first pass over a session finds: the file's header and length, the few bytes to
+/// rewrite, and where in Kafka each part of the file comes from. Kept a while by the archive, so
+/// the range requests of one player do not each read the session twice.
+struct RecordingIndex: Sendable {
+    let topic: String
+    let session: RecordedSession
+    let header: [UInt8]
+    let bodyLength: Int64
+    let durationTicks: Double
+    let patches: [WebMRecording.Patch]
+    /// The record where the file's first Cluster is, and the first offset not included.
+    let startOffset: Int64
+    let endOffset: Int64
+    /// Records taken whole, every ``checkpointEvery``-th: where a range can start reading.
+    let checkpoints: [(offset: Int64, position: Int64)]
 
-    private init(topic: String, session: RecordedSession, recording: WebMRecording, durationTicks: Double, start: Int64,
-                 endOffset: Int64, patches: [WebMRecording.Patch], kafka: KafkaConfiguration, logger: Logger,
-                 slot: TopicArchive.ReaderSlot) {
-        self.topic = topic
-        self.session = session
-        header = recording.header
-        bodyLength = recording.bodyLength
-        self.durationTicks = durationTicks
-        self.start = start
-        self.endOffset = endOffset
-        self.patches = patches
-        self.kafka = kafka
-        self.logger = logger
-        self.slot = slot
-    }
+    static let checkpointEvery = 16
 
-    /// A file name for it: the topic and when the session started, `cam-2026-12-06T02-30-05Z.webm`.
-    public var fileName: String {
-        let started = Date(timeIntervalSince1970: Double(session.startedAtMilliseconds) / 1000)
-        let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "-")
-        return "\(topic)-\(stamp).webm"
-    }
+    var contentLength: Int64 { Int64(header.count) + bodyLength }
 
-    /// First pass: the session's Clusters from its first keyframe retained to its end (or to what
-    /// Kafka held when the listing was made, for a session still streaming).
-    static func index(_ session: RecordedSession, topic: String, kafka: KafkaConfiguration, logger: Logger,
-                      slot: TopicArchive.ReaderSlot) async throws -> RecordingDownload {
-        let reader = try await ArchiveReader.open(kafka: kafka, topic: topic, logger: logger)
-        defer { reader.close() }
+    /// Reads the session's Clusters from its first keyframe retained to its end (or to what Kafka
+    /// held when the listing was made, for a session still streaming).
+    static func build(_ session: RecordedSession, topic: String, reader: ArchiveReader) async throws -> RecordingIndex {
         let endOffset = session.lastOffset + 1
         var cut = RecordingCut(session: session.id, endOffset: endOffset)
         var scanner: WebMClusterScanner?
         var bodyLength: Int64 = 0
         var problem: WebMError?
+        var checkpoints: [(offset: Int64, position: Int64)] = []
+        var whole = 0
         try await reader.read(from: session.firstOffset, until: endOffset) { message in
-            for piece in cut.take(StreamFragment(message), offset: message.offset) {
+            let startedBefore = cut.start != nil
+            let pieces = cut.take(StreamFragment(message), offset: message.offset)
+            if startedBefore && !pieces.isEmpty {
+                if whole % checkpointEvery == 0 { checkpoints.append((message.offset, bodyLength)) }
+                whole += 1
+            }
+            for piece in pieces {
                 if scanner == nil {
                     let tracks = WebMInitSegment.parseTracks(in: cut.initSegment ?? [])
                     scanner = WebMClusterScanner(videoTrack: tracks.first { $0.kind == .video }?.number)
@@ -83,44 +64,98 @@ public final class RecordingDownload: Sendable {
         let duration = Double(max(0, (scanner.latestBlockTime ?? first) - first))
         let recording: WebMRecording
         do {
-            recording = try WebMRecording(initSegment: initSegment, videoTrack: WebMInitSegment.parseTracks(in: initSegment)
-                .first { $0.kind == .video }?.number, clusters: scanner.clusters, bodyLength: bodyLength, durationTicks: duration)
+            recording = try WebMRecording(initSegment: initSegment, videoTrack: scanner.videoTrack, clusters: scanner.clusters,
+                                          bodyLength: bodyLength, durationTicks: duration)
         } catch {
             throw RecordingError.unreadable(error.description)
         }
-        return RecordingDownload(topic: topic, session: session, recording: recording, durationTicks: duration, start: start.offset,
-                                 endOffset: endOffset, patches: recording.patches(for: scanner.clusters), kafka: kafka,
-                                 logger: logger, slot: slot)
+        return RecordingIndex(topic: topic, session: session, header: recording.header, bodyLength: bodyLength, durationTicks: duration,
+                              patches: recording.patches(for: scanner.clusters), startOffset: start.offset, endOffset: endOffset,
+                              checkpoints: checkpoints)
+    }
+}
+
+/// One session of a topic as a WebM file (or a byte range of it), streamed from Kafka. The
+/// archive indexes the session first (``RecordingIndex``: so the header can carry its Duration
+/// and Cues, and the length is known); ``stream(_:)`` then reads it again and sends the header and
+/// the Clusters as they come. Nothing but the index is held in memory.
+public final class RecordingDownload: Sendable {
+    private let index: RecordingIndex
+    private let wanted: Locked<ClosedRange<Int64>>
+    private let kafka: KafkaConfiguration
+    private let logger: Logger
+    private let slot: TopicArchive.ReaderSlot
+
+    init(index: RecordingIndex, range: ClosedRange<Int64>?, kafka: KafkaConfiguration, logger: Logger, slot: TopicArchive.ReaderSlot) {
+        self.index = index
+        wanted = Locked(range ?? 0...max(0, index.contentLength - 1))
+        self.kafka = kafka
+        self.logger = logger
+        self.slot = slot
     }
 
-    /// Second pass: writes the file (header, then the Clusters as Kafka gives them back). Frees
-    /// its reader slot when done, however it ends.
+    public var topic: String { index.topic }
+    public var session: RecordedSession { index.session }
+    /// The whole file's length.
+    public var contentLength: Int64 { index.contentLength }
+    /// The recording's length in TimecodeScale units (ms).
+    public var durationTicks: Double { index.durationTicks }
+
+    /// A file name for it: the topic and when the session started, `cam-2026-12-06T02-30-05Z.webm`.
+    public var fileName: String {
+        let started = Date(timeIntervalSince1970: Double(session.startedAtMilliseconds) / 1000)
+        let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "-")
+        return "\(topic)-\(stamp).webm"
+    }
+
+    /// The bytes of the file to send: all of it unless ``limit(to:)`` says otherwise.
+    public var range: ClosedRange<Int64> { wanted.withLock { $0 } }
+
+    /// Sends only `range` of the file (an HTTP range request), clamped to the file.
+    public func limit(to range: ClosedRange<Int64>) {
+        let last = max(0, contentLength - 1)
+        wanted.withLock { $0 = min(range.lowerBound, last)...min(range.upperBound, last) }
+    }
+
+    /// Writes ``range`` of the file. Frees its reader slot when done, however it ends.
     public func stream(_ write: (ByteBuffer) async throws -> Void) async throws {
         defer { slot.release() }
-        try await write(ByteBuffer(bytes: header))
+        let range = range
+        let headerLength = Int64(index.header.count)
+        if range.lowerBound < headerLength {
+            let upper = min(range.upperBound, headerLength - 1)
+            try await write(ByteBuffer(bytes: index.header[Int(range.lowerBound)...Int(upper)]))
+        }
+        guard range.upperBound >= headerLength else { return }
+        // The body's bytes wanted, and the latest place at or before them to start reading.
+        let from = max(0, range.lowerBound - headerLength)
+        let through = range.upperBound - headerLength
+        let checkpoint = index.checkpoints.last { $0.position <= from }
+        var cut = RecordingCut(session: session.id, endOffset: index.endOffset, startedAt: checkpoint?.offset)
+        var position = checkpoint?.position ?? 0
         let reader = try await ArchiveReader.open(kafka: kafka, topic: topic, logger: logger)
         defer { reader.close() }
-        var cut = RecordingCut(session: session.id, endOffset: endOffset)
-        var position: Int64 = 0
-        let bodyLength = bodyLength
-        let patches = patches
-        try await reader.read(from: start, until: endOffset) { message in
+        let patches = index.patches
+        try await reader.read(from: checkpoint?.offset ?? index.startOffset, until: index.endOffset) { message in
             for piece in cut.take(StreamFragment(message), offset: message.offset) {
                 let length = Int64(piece.readableBytes)
-                guard position + length <= bodyLength else { throw RecordingError.unreadable("the session changed while it was sent") }
+                defer { position += length }
+                guard position + length > from else { continue }
+                guard position <= through else { return false }
+                let skip = Int(max(0, from - position))
+                let keep = Int(min(length, through - position + 1)) - skip
+                guard var wanted = piece.getSlice(at: piece.readerIndex + skip, length: keep) else { continue }
                 if patches.contains(where: { $0.position < position + length && $0.position + Int64($0.bytes.count) > position }) {
                     var bytes = Array(piece.readableBytesView)
                     WebMRecording.apply(patches, to: &bytes, at: position)
-                    try await write(ByteBuffer(bytes: bytes))
-                } else {
-                    try await write(piece)
+                    wanted = ByteBuffer(bytes: bytes[skip..<(skip + keep)])
                 }
-                position += length
+                try await write(wanted)
             }
-            return !cut.finished && position < bodyLength
+            return !cut.finished && position <= through
         }
-        guard position == bodyLength else {
-            throw RecordingError.unreadable("Kafka gave back \(position) of the \(bodyLength) bytes indexed (retention may have removed them)")
+        guard position > through else {
+            throw RecordingError.unreadable("Kafka gave back \(position) of the \(index.bodyLength) bytes indexed (retention may have removed them)")
         }
     }
 

@@ -14,11 +14,17 @@ final class TopicArchive: Sendable {
     private let maxReaders: Int
     private let readers = Locked(0)
     private let indexes = Locked<[String: SessionIndex]>([:])
+    /// Recordings indexed lately (a player asks for several ranges of one file), by session and extent.
+    private let recordingIndexes = Locked<[String: (index: RecordingIndex, at: UInt64)]>([:])
 
     /// Records asked for per blocking read, and how long a read may find nothing new before the
     /// cluster counts as unreachable.
     static let batchRecords = 64
     static let stallMilliseconds: Int64 = 10_000
+    /// Recording indexes kept, and for how long (each holds a header and a few numbers per second
+    /// of video).
+    static let maxIndexes = 16
+    static let indexLifetimeMilliseconds: UInt64 = 300_000
 
     init(kafka: KafkaConfiguration, maxReaders: Int, logger: Logger) {
         self.kafka = kafka
@@ -41,7 +47,25 @@ final class TopicArchive: Sendable {
             guard let chosen = session.map({ id in sessions.last { $0.id == id } }) ?? sessions.last else {
                 throw RecordingError.noSuchSession(topic: topic.value, session: session)
             }
-            return try await RecordingDownload.index(chosen, topic: topic.value, kafka: kafka, logger: logger, slot: slot)
+            let key = "\(topic.value)/\(chosen.id)/\(chosen.firstOffset)-\(chosen.lastOffset)"
+            let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
+            let cached = recordingIndexes.withLock { cache -> RecordingIndex? in
+                cache = cache.filter { now - $0.value.at < Self.indexLifetimeMilliseconds }
+                return cache[key]?.index
+            }
+            let index: RecordingIndex
+            if let cached {
+                index = cached
+            } else {
+                index = try await RecordingIndex.build(chosen, topic: topic.value, reader: reader)
+                recordingIndexes.withLock { cache in
+                    cache[key] = (index, now)
+                    if cache.count > Self.maxIndexes, let oldest = cache.min(by: { $0.value.at < $1.value.at })?.key {
+                        cache[oldest] = nil
+                    }
+                }
+            }
+            return RecordingDownload(index: index, range: nil, kafka: kafka, logger: logger, slot: slot)
         } catch {
             slot.release()
             throw error

@@ -19,7 +19,7 @@ enum IndexPage {
             return """
                 <tr><td><a href="/watch.html?topic=\(name)">\(name)</a></td><td>idle</td>\
                 <td>\(topic.viewersInFleet)</td><td>\(topic.highWatermark)</td>\
-                <td><a href="/broadcast.html?topic=\(name)">broadcast</a></td></tr>
+                <td><a href="/broadcast.html?topic=\(name)">broadcast</a> · <a href="/recordings.html?topic=\(name)">recordings</a></td></tr>
                 """
         }.joined(separator: "\n")
         return """

@@ -36,16 +36,34 @@ enum RecordingRoutes {
             } catch {
                 throw refusal(error)
             }
-            logger.info("sending \(download.topic) session \(download.session.id) as a file",
-                        metadata: ["bytes": "\(download.contentLength)", "durationMs": "\(Int(download.durationTicks))"])
+            // One range of the file (players seek with these), or all of it.
+            let total = download.contentLength
+            var headers: HTTPFields = [
+                .contentType: "video/webm",
+                .contentDisposition: "attachment; filename=\"\(download.fileName)\"",
+                .cacheControl: "no-store",
+                .acceptRanges: "bytes",
+            ]
+            var status = HTTPResponse.Status.ok
+            switch ByteRange(header: request.headers[.range], length: total) {
+            case .whole:
+                break
+            case .partial(let range):
+                download.limit(to: range)
+                status = .partialContent
+                headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(total)"
+            case .unsatisfiable:
+                download.cancel()
+                Rejections.count(reason: "range_not_satisfiable")
+                headers[.contentRange] = "bytes */\(total)"
+                return Response(status: .rangeNotSatisfiable, headers: headers)
+            }
+            let range = download.range
+            logger.debug("sending \(download.topic) session \(download.session.id) bytes \(range.lowerBound)-\(range.upperBound)/\(total)")
             return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "video/webm",
-                    .contentDisposition: "attachment; filename=\"\(download.fileName)\"",
-                    .cacheControl: "no-store",
-                ],
-                body: ResponseBody(contentLength: Int(download.contentLength)) { writer in
+                status: status,
+                headers: headers,
+                body: ResponseBody(contentLength: Int(range.upperBound - range.lowerBound + 1)) { writer in
                     do {
                         try await download.stream { buffer in try await writer.write(buffer) }
                         try await writer.finish(nil)

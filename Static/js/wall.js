@@ -65,9 +65,12 @@ function renderIdle(topics) {
     const broadcast = document.createElement('a');
     broadcast.href = `/broadcast.html?topic=${encodeURIComponent(t.name)}`;
     broadcast.textContent = 'broadcast';
-    for (const cell of [link, 'idle', String(t.viewersInFleet ?? t.viewers), String(t.highWatermark), broadcast]) {
+    const recordings = document.createElement('a');
+    recordings.href = `/recordings.html?topic=${encodeURIComponent(t.name)}`;
+    recordings.textContent = 'recordings';
+    for (const cell of [link, 'idle', String(t.viewersInFleet ?? t.viewers), String(t.highWatermark), [broadcast, ' · ', recordings]]) {
       const td = document.createElement('td');
-      td.append(cell);
+      td.append(...[cell].flat());
       tr.append(td);
     }
     return tr;

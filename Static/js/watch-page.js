@@ -35,6 +35,7 @@ if (!topic) {
   $('topic').textContent = topic;
   document.title = `kvb · watch ${topic}`;
   $('broadcast-link').href = `broadcast.html?topic=${encodeURIComponent(topic)}`;
+  $('recordings-link').href = `recordings.html?topic=${encodeURIComponent(topic)}`;
   const token = params.get('token');
   const latency = params.get('latency') === 'normal' ? 'normal' : 'low';
   const video = $('video');
@@ -92,6 +93,7 @@ if (!topic) {
     $('topic').textContent = moved;
     document.title = `kvb · watch ${moved}`;
     $('broadcast-link').href = `broadcast.html?topic=${encodeURIComponent(moved)}`;
+    $('recordings-link').href = `recordings.html?topic=${encodeURIComponent(moved)}`;
     const next = new URLSearchParams(location.search);
     next.set('topic', moved);
     if (player.token) next.set('token', player.token);

@@ -69,3 +69,30 @@ struct RecordingTests {
         #expect(index.sessions[0].complete)
     }
 }
+
+@Suite("HTTP byte ranges")
+struct ByteRangeTests {
+    @Test(arguments: [
+        ("bytes=0-99", ByteRange.partial(0...99)),
+        ("bytes=100-", .partial(100...999)),
+        ("bytes=-100", .partial(900...999)),
+        ("bytes=-5000", .partial(0...999)),
+        ("bytes=990-5000", .partial(990...999)),
+        ("bytes= 5 - 9 ", .partial(5...9)),
+        ("bytes=1000-", .unsatisfiable),
+        ("bytes=-0", .unsatisfiable),
+        ("bytes=9-5", .whole),
+        ("bytes=0-1,5-9", .whole),
+        ("items=0-9", .whole),
+        ("bytes=x-9", .whole),
+        ("bytes=-", .whole),
+    ])
+    func rangesResolveAgainstTheLength(header: String, expected: ByteRange) {
+        #expect(ByteRange(header: header, length: 1000) == expected)
+    }
+
+    @Test func noHeaderOrNothingToSendIsTheWhole() {
+        #expect(ByteRange(header: nil, length: 1000) == .whole)
+        #expect(ByteRange(header: "bytes=0-9", length: 0) == .whole)
+    }
+}

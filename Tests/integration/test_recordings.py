@@ -21,9 +21,9 @@ from kvbharness import Publisher, http_get, load_fixture, looped, small_buffer_s
 CLUSTER_ID = bytes([0x1F, 0x43, 0xB6, 0x75])
 
 
-def get(url: str, timeout: float = 30) -> tuple[int, dict, bytes]:
+def get(url: str, timeout: float = 30, headers: dict | None = None) -> tuple[int, dict, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -96,6 +96,19 @@ async def test_sessions_download_as_webm_files(kvb, topic, tmp_path):
     assert abs(duration - played) < 0.1, f"duration {duration} s, the recording's last packet at {played} s"
     assert float(probe["format"]["start_time"]) == 0
     assert decode_errors(str(path)) == "", "ffmpeg could not decode the file"
+
+    # Ranges of it, as players ask when they seek: the same bytes as the whole file's.
+    url = f"{relay.url}/api/topics/{topic}/recording.webm?session={first}"
+    assert headers["Accept-Ranges"] == "bytes"
+    middle = len(file) // 2
+    for spec, expected in ((f"bytes={middle}-", file[middle:]), (f"bytes=100-{middle}", file[100:middle + 1]),
+                           ("bytes=-1000", file[-1000:]), ("bytes=0-0", file[:1])):
+        status, part_headers, part = await asyncio.to_thread(get, url, headers={"Range": spec})
+        assert status == 206 and part == expected, (spec, status, len(part), len(expected))
+        start = len(file) - len(expected) if spec.startswith("bytes=-") else int(spec[6:].split("-")[0])
+        assert part_headers["Content-Range"] == f"bytes {start}-{start + len(expected) - 1}/{len(file)}", part_headers
+    status, part_headers, _ = await asyncio.to_thread(get, url, headers={"Range": f"bytes={len(file)}-"})
+    assert status == 416 and part_headers["Content-Range"] == f"bytes */{len(file)}", (status, part_headers)
 
     # No session named: the latest (the recording twice over; its timecodes repeat, so it lasts
     # as long as one pass). Its Clusters too are what was published.
