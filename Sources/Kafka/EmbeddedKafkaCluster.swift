@@ -11,6 +11,8 @@ public final class EmbeddedKafkaCluster: Sendable {
     private let cluster: Locked<MockCluster?>
     /// `HOST:PORT` list to give clients as `bootstrap.servers`.
     public let bootstrapServers: String
+    /// What the cluster keeps of each partition: the newest this many bytes (librdkafka's mock).
+    public static let retainedBytesPerPartition: Int64 = 5 << 20
 
     public init(brokers: Int32 = 1, logger: Logger) throws(KafkaError) {
         // The mock cluster needs a handle to own it; a producer with no brokers of its own.

@@ -31,7 +31,7 @@ func makeApplication(
     router.get("/api/topics") { _, _ in
         try Response.json(["topics": await relay.topicSummaries()])
     }
-    RecordingRoutes.add(to: router, relay: relay, logger: logger)
+    RecordingRoutes.add(to: router, relay: relay, embedded: embedded, logger: logger)
     router.get("/metrics") { _, _ in
         // Counters and latency histograms are live; the lag and viewer gauges are set with each
         // status document (every second).

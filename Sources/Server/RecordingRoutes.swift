@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import Kafka
 import Logging
 import NIOCore
 import Relay
@@ -13,14 +14,30 @@ enum RecordingRoutes {
         var topic: String
         /// Oldest first.
         var sessions: [RecordedSession]
+        /// The most Kafka keeps of a stream, in bytes, as far as this relay knows (the embedded
+        /// cluster's fixed size, or what it asks of the topics it creates); nil: no byte limit.
+        var retentionBytes: Int64?
+        /// The same in words, with where the figure comes from.
+        var retention: String
     }
 
-    static func add(to router: Router<RelayRequestContext>, relay: Relay, logger: Logger) {
+    static func add(to router: Router<RelayRequestContext>, relay: Relay, embedded: Bool, logger: Logger) {
+        let topics = relay.settings.topics
+        let retentionBytes: Int64? = embedded ? EmbeddedKafkaCluster.retainedBytesPerPartition
+            : topics.retentionBytes > 0 ? topics.retentionBytes : nil
+        let limits = [
+            topics.retentionBytes > 0 ? "up to \(topics.retentionBytes >> 20) MiB" : nil,
+            topics.retentionMilliseconds > 0 ? "up to \(topics.retentionMilliseconds / 3_600_000) h" : nil,
+        ].compactMap { $0 }
+        let retention = embedded ? "the embedded Kafka cluster keeps the newest 5 MiB of each stream"
+            : limits.isEmpty ? "topics this relay creates keep everything"
+            : "topics this relay creates keep " + limits.joined(separator: " and ") + " of each stream"
         router.get("/api/topics/:topic/sessions") { request, context -> Response in
             do {
                 let topic = try TopicName(context.parameters.get("topic") ?? "")
                 let sessions = try await relay.recordedSessions(topic: topic, token: request.uri.queryParameters["token"].map(String.init))
-                return try Response.json(Sessions(topic: topic.value, sessions: sessions))
+                return try Response.json(Sessions(topic: topic.value, sessions: sessions, retentionBytes: retentionBytes,
+                                                  retention: retention))
             } catch {
                 throw refusal(error)
             }

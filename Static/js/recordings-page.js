@@ -31,6 +31,23 @@ function play(session) {
   window.kvbRecordings.playing = session.id;
 }
 
+/** How far back Kafka goes: its retention, in time at the newest session's bitrate. */
+function retentionText(doc, sessions) {
+  let text = `Retention: ${doc.retention || 'unknown'}`;
+  const newest = sessions.find((s) => s.durationMilliseconds > 1000 && s.bytes > 0);
+  if (doc.retentionBytes && newest) {
+    const bytesPerSecond = newest.bytes / (newest.durationMilliseconds / 1000);
+    const seconds = doc.retentionBytes / bytesPerSecond;
+    text += `: about ${duration(seconds * 1000)} at this topic's latest bitrate (${(bytesPerSecond * 8 / 1e6).toFixed(2)} Mbit/s)`;
+  }
+  const oldest = sessions[sessions.length - 1];
+  if (oldest) {
+    const held = sessions.reduce((sum, s) => sum + s.bytes, 0);
+    text += `. It holds ${formatBytes(held)} now, from ${new Date(oldest.startedAtMilliseconds).toLocaleTimeString()} on.`;
+  }
+  return text;
+}
+
 async function load() {
   const query = token ? `?token=${encodeURIComponent(token)}` : '';
   let doc;
@@ -44,6 +61,7 @@ async function load() {
   }
   const sessions = (doc.sessions || []).slice().reverse(); // newest first
   window.kvbRecordings.sessions = sessions;
+  $('retention').textContent = retentionText(doc, sessions);
   $('status').textContent = sessions.length ? `${sessions.length} recording${sessions.length === 1 ? '' : 's'} in Kafka.`
     : 'Nothing of this topic is left in Kafka.';
   $('sessions').replaceChildren(...sessions.map((s) => {
@@ -72,7 +90,7 @@ async function load() {
   }));
 }
 
-window.kvbRecordings = { sessions: null, playing: null };
+window.kvbRecordings = { sessions: null, playing: null, retention: () => $('retention').textContent };
 if (!topic) {
   $('status').textContent = 'No topic: open this page as recordings.html?topic=NAME.';
 } else {

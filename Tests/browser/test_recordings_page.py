@@ -29,7 +29,7 @@ def video_frames_in(path: str) -> int:
 
 
 def test_a_recording_plays_from_start_to_end_in_chromium(kvb, topic, new_page, tmp_path):
-    relay = kvb.start_relay()
+    relay = kvb.start_relay(bootstrap=None)  # its own embedded cluster, whose retention it knows
     publisher = new_page("publisher")
     publisher.goto(f"{relay.url}/broadcast.html?topic={topic}&autostart=1")
     wait_js(publisher, "window.kvbBroadcast && kvbBroadcast.state === 'live' && kvbBroadcast.stats && kvbBroadcast.stats.acked > 0",
@@ -45,6 +45,9 @@ def test_a_recording_plays_from_start_to_end_in_chromium(kvb, topic, new_page, t
     session = page.evaluate("kvbRecordings.sessions[0]")
     print(f"session: {json.dumps(session)}")
     assert session["complete"] and session["durationMilliseconds"] >= (RECORD_SECONDS - 1) * 1000, session
+    retention = page.evaluate("kvbRecordings.retention()")
+    print(f"retention: {retention}")
+    assert "5 MiB" in retention and "at this topic's latest bitrate" in retention, retention
 
     # The same file the download link gives: ffprobe counts its video frames.
     href = page.get_attribute(f"tr[data-session='{session['id']}'] a.download", "href")
