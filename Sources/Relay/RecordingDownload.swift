@@ -24,17 +24,17 @@ struct RecordingIndex: Sendable {
 
     var contentLength: Int64 { Int64(header.count) + bodyLength }
 
-    /// Reads the session's Clusters from its first keyframe retained to its end (or to what Kafka
-    /// held when the listing was made, for a session still streaming).
-    static func build(_ session: RecordedSession, topic: String, reader: ArchiveReader) async throws -> RecordingIndex {
-        let endOffset = session.lastOffset + 1
+    /// Reads the session's Clusters from its first keyframe at or after offset `from` to its end
+    /// or `endOffset` (for a session still streaming: what Kafka held when the listing was made).
+    static func build(_ session: RecordedSession, topic: String, from: Int64, until endOffset: Int64,
+                      reader: ArchiveReader) async throws -> RecordingIndex {
         var cut = RecordingCut(session: session.id, endOffset: endOffset)
         var scanner: WebMClusterScanner?
         var bodyLength: Int64 = 0
         var problem: WebMError?
         var checkpoints: [(offset: Int64, position: Int64)] = []
         var whole = 0
-        try await reader.read(from: session.firstOffset, until: endOffset) { message in
+        try await reader.read(from: from, until: endOffset) { message in
             let startedBefore = cut.start != nil
             let pieces = cut.take(StreamFragment(message), offset: message.offset)
             if startedBefore && !pieces.isEmpty {
@@ -86,8 +86,13 @@ public final class RecordingDownload: Sendable {
     private let logger: Logger
     private let slot: TopicArchive.ReaderSlot
 
-    init(index: RecordingIndex, range: ClosedRange<Int64>?, kafka: KafkaConfiguration, logger: Logger, slot: TopicArchive.ReaderSlot) {
+    /// How the requested times were found in the topic (nil: a whole session was asked for).
+    public let timeSearch: TimeSearchMethod?
+
+    init(index: RecordingIndex, range: ClosedRange<Int64>?, timeSearch: TimeSearchMethod? = nil, kafka: KafkaConfiguration,
+         logger: Logger, slot: TopicArchive.ReaderSlot) {
         self.index = index
+        self.timeSearch = timeSearch
         wanted = Locked(range ?? 0...max(0, index.contentLength - 1))
         self.kafka = kafka
         self.logger = logger

@@ -8,11 +8,13 @@ extension Relay {
         return try await archive.sessions(of: topic)
     }
 
-    /// `session` of `topic` (its latest when nil) as a WebM file ready to stream. The caller must
+    /// `session` of `topic` (its latest when nil), or the time from `from` to `to` (ms since the
+    /// Unix epoch), as a WebM file ready to stream. The caller must
     /// ``RecordingDownload/stream(_:)`` or ``RecordingDownload/cancel()`` it: it holds one of
     /// the relay's ``RelayLimits/recordingReaders`` until then.
-    public func recording(topic: TopicName, session: String?, token: String?) async throws -> RecordingDownload {
+    public func recording(topic: TopicName, session: String?, from: Int64? = nil, to: Int64? = nil,
+                          token: String?) async throws -> RecordingDownload {
         _ = try settings.access.checkWatch(topic: topic, token: token, nowSeconds: Int64(Date().timeIntervalSince1970))
-        return try await archive.recording(of: topic, session: session)
+        return try await archive.recording(of: topic, session: session, from: from, to: to)
     }
 }

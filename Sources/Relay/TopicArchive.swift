@@ -37,17 +37,42 @@ final class TopicArchive: Sendable {
         try await withReader(topic) { reader in try await self.sessions(of: topic, using: reader) }
     }
 
-    /// A download of `session` of `topic` (its latest session when nil), indexed and ready to stream.
-    func recording(of topic: TopicName, session: String?) async throws -> RecordingDownload {
+    /// A download of `session` of `topic` (its latest session when nil), or of the time from
+    /// `from` to `to` (ms since the Unix epoch; from the latest keyframe at or before `from`, within
+    /// the session playing then), indexed and ready to stream.
+    func recording(of topic: TopicName, session: String?, from: Int64? = nil, to: Int64? = nil) async throws -> RecordingDownload {
         let slot = try acquire()
         do {
             let reader = try await ArchiveReader.open(kafka: kafka, topic: topic.value, logger: logger)
             defer { reader.close() }
             let sessions = try await self.sessions(of: topic, using: reader)
-            guard let chosen = session.map({ id in sessions.last { $0.id == id } }) ?? sessions.last else {
-                throw RecordingError.noSuchSession(topic: topic.value, session: session)
+            var chosen: RecordedSession
+            var start: Int64
+            var method: TimeSearchMethod?
+            if let from {
+                guard let marks = try await reader.watermarks() else { throw RecordingError.noSuchSession(topic: topic.value, session: nil) }
+                let found = try await reader.offset(atTime: from, marks: marks)
+                method = found.method
+                guard marks.high > marks.low,
+                      let join = try await reader.joinPoint(before: min(found.offset, marks.high - 1), milliseconds: from, low: marks.low),
+                      let playing = sessions.last(where: { $0.id == join.session })
+                else { throw RecordingError.noSuchSession(topic: topic.value, session: nil) }
+                chosen = playing
+                start = join.offset
+            } else {
+                guard let named = session.map({ id in sessions.last { $0.id == id } }) ?? sessions.last else {
+                    throw RecordingError.noSuchSession(topic: topic.value, session: session)
+                }
+                chosen = named
+                start = named.firstOffset
             }
-            let key = "\(topic.value)/\(chosen.id)/\(chosen.firstOffset)-\(chosen.lastOffset)"
+            var end = chosen.lastOffset + 1
+            if let to, let marks = try await reader.watermarks() {
+                let found = try await reader.offset(atTime: to, marks: marks)
+                method = method ?? found.method
+                end = min(end, max(start + 1, found.offset))
+            }
+            let key = "\(topic.value)/\(chosen.id)/\(start)-\(end)"
             let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
             let cached = recordingIndexes.withLock { cache -> RecordingIndex? in
                 cache = cache.filter { now - $0.value.at < Self.indexLifetimeMilliseconds }
@@ -57,7 +82,7 @@ final class TopicArchive: Sendable {
             if let cached {
                 index = cached
             } else {
-                index = try await RecordingIndex.build(chosen, topic: topic.value, reader: reader)
+                index = try await RecordingIndex.build(chosen, topic: topic.value, from: start, until: end, reader: reader)
                 recordingIndexes.withLock { cache in
                     cache[key] = (index, now)
                     if cache.count > Self.maxIndexes, let oldest = cache.min(by: { $0.value.at < $1.value.at })?.key {
@@ -65,7 +90,7 @@ final class TopicArchive: Sendable {
                     }
                 }
             }
-            return RecordingDownload(index: index, range: nil, kafka: kafka, logger: logger, slot: slot)
+            return RecordingDownload(index: index, range: nil, timeSearch: method, kafka: kafka, logger: logger, slot: slot)
         } catch {
             slot.release()
             throw error
@@ -73,7 +98,7 @@ final class TopicArchive: Sendable {
     }
 
     private func sessions(of topic: TopicName, using reader: ArchiveReader) async throws -> [RecordedSession] {
-        let marks = try await reader.watermarks()
+        guard let marks = try await reader.watermarks() else { return [] }
         var index = indexes.withLock { $0[topic.value] } ?? SessionIndex()
         index.retain(from: marks.low)
         try await reader.read(from: index.nextOffset, until: marks.high) { message in
@@ -162,7 +187,8 @@ final class ArchiveReader: Sendable {
         return try result.get()
     }
 
-    func watermarks() async throws(RelayError) -> KafkaWatermarks {
+    /// The topic's watermarks; nil when the cluster does not know the topic (nothing recorded).
+    func watermarks() async throws(RelayError) -> KafkaWatermarks? {
         let consumer = consumer
         let topic = topic
         let result: Result<KafkaWatermarks, KafkaError> = await runBlocking {
@@ -170,6 +196,7 @@ final class ArchiveReader: Sendable {
         }
         switch result {
         case .success(let marks): return marks
+        case .failure(let error) where error.isUnknownTopic: return nil
         case .failure(let error): throw .kafkaUnavailable(error.message)
         }
     }
@@ -222,5 +249,80 @@ final class ArchiveReader: Sendable {
         }
     }
 
+    /// The first record at or after `offset`, before `until`; nil when there is none.
+    func first(atOrAfter offset: Int64, until: Int64) async throws -> KafkaMessage? {
+        var found: KafkaMessage?
+        try await read(from: offset, until: until) { message in
+            found = message
+            return false
+        }
+        return found
+    }
+
+    /// The first offset at or after `milliseconds` by offsets-for-times; nil where the cluster
+    /// does not answer it (the embedded cluster).
+    func offsetForTime(_ milliseconds: Int64) async -> Int64? {
+        let consumer = consumer
+        let topic = topic
+        return await runBlocking { (try? consumer.offset(atTime: milliseconds, topic: topic)) ?? nil }
+    }
+
     func close() { consumer.close() }
+}
+
+/// How a time was found in a topic.
+public enum TimeSearchMethod: String, Sendable {
+    /// The cluster's offsets-for-times (a real broker).
+    case offsetsForTimes = "offsets-for-times"
+    /// A binary search over the records' `kvb-ingest-ms` headers (``TimeSearch``), where the
+    /// cluster does not answer offsets-for-times.
+    case headerSearch = "header-search"
+}
+
+extension ArchiveReader {
+    /// Where reading from `milliseconds` starts: an offset from which the first record read is
+    /// the first at or after that time, found by offsets-for-times where the cluster answers it
+    /// and by ``TimeSearch`` otherwise.
+    func offset(atTime milliseconds: Int64, marks: KafkaWatermarks) async throws -> (offset: Int64, method: TimeSearchMethod) {
+        if let found = await offsetForTime(milliseconds) {
+            return (min(max(found, marks.low), marks.high), .offsetsForTimes)
+        }
+        var search = TimeSearch(milliseconds: milliseconds, low: marks.low, high: marks.high)
+        while case .read(let asked) = search.next {
+            let record = try await first(atOrAfter: asked, until: search.upper)
+            let time = record.map { message in StreamFragment(message)?.ingestMilliseconds ?? message.timestamp ?? Int64.max }
+            search.saw(asked: asked, offset: record?.offset, milliseconds: time)
+        }
+        guard case .found(let offset) = search.next else { return (marks.high, .headerSearch) }
+        return (offset, .headerSearch)
+    }
+
+    /// The latest join point at or before `offset` whose time is at or before `milliseconds`,
+    /// looking back up to ``maxLookBack`` records: the record to start reading from, and its
+    /// session. Nil when there is none that far back.
+    func joinPoint(before offset: Int64, milliseconds: Int64, low: Int64) async throws -> (offset: Int64, session: String)? {
+        var window: Int64 = 64
+        while true {
+            let from = max(low, offset - window)
+            var best: (offset: Int64, session: String)?
+            var bySequence: [String: [UInt64: Int64]] = [:]
+            try await read(from: from, until: offset + 1) { message in
+                guard let fragment = StreamFragment(message), !fragment.isEnd else { return true }
+                bySequence[fragment.session, default: [:]][fragment.sequence] = message.offset
+                guard fragment.ingestMilliseconds <= milliseconds || best == nil else { return true }
+                if fragment.joinAt != nil {
+                    best = (message.offset, fragment.session)
+                } else if let opening = fragment.joinFrom.flatMap({ bySequence[fragment.session]?[$0] }) {
+                    best = (opening, fragment.session)
+                }
+                return true
+            }
+            if let best { return best }
+            if from == low || window >= Self.maxLookBack { return nil }
+            window *= 4
+        }
+    }
+
+    /// Records looked back for a join point (about five minutes of a stream at 14 records a second).
+    static let maxLookBack: Int64 = 4_096
 }

@@ -21,6 +21,10 @@ enum RecordingRoutes {
         var retention: String
     }
 
+    /// `Kvb-Time-Search`: how the times asked for were found in Kafka (offsets-for-times or a
+    /// search over the records' headers), for operators and tests.
+    static let timeSearchHeader = HTTPFields.Element.Name("Kvb-Time-Search")
+
     static func add(to router: Router<RelayRequestContext>, relay: Relay, embedded: Bool, logger: Logger) {
         let topics = relay.settings.topics
         let retentionBytes: Int64? = embedded ? EmbeddedKafkaCluster.retainedBytesPerPartition
@@ -48,8 +52,25 @@ enum RecordingRoutes {
             do {
                 let topic = try TopicName(context.parameters.get("topic") ?? "")
                 let query = request.uri.queryParameters
-                download = try await relay.recording(topic: topic, session: query["session"].map(String.init),
+                let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+                func time(_ name: String) throws -> Int64? {
+                    guard let text = query[Substring(name)].map(String.init) else { return nil }
+                    guard let milliseconds = RecordingTime.parse(text, nowMilliseconds: now) else {
+                        Rejections.count(reason: "bad_recording_time")
+                        throw HTTPError(.badRequest, message: "\(name)=\(text.prefix(40)) is not a time: use ISO 8601 (2026-12-06T02:30:00Z), milliseconds since the epoch, or -30s / -2m / -1h")
+                    }
+                    return milliseconds
+                }
+                let from = try time("from")
+                let to = try time("to")
+                if let from, let to, to <= from {
+                    Rejections.count(reason: "bad_recording_time")
+                    throw HTTPError(.badRequest, message: "to must be after from")
+                }
+                download = try await relay.recording(topic: topic, session: query["session"].map(String.init), from: from, to: to,
                                                      token: query["token"].map(String.init))
+            } catch let error as HTTPError {
+                throw error
             } catch {
                 throw refusal(error)
             }
@@ -61,6 +82,8 @@ enum RecordingRoutes {
                 .cacheControl: "no-store",
                 .acceptRanges: "bytes",
             ]
+            // How the times asked for were found in Kafka (for operators, and the tests).
+            if let method = download.timeSearch, let name = timeSearchHeader { headers[name] = method.rawValue }
             var status = HTTPResponse.Status.ok
             switch ByteRange(header: request.headers[.range], length: total) {
             case .whole:

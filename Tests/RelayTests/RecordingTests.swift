@@ -96,3 +96,74 @@ struct ByteRangeTests {
         #expect(ByteRange(header: "bytes=0-9", length: 0) == .whole)
     }
 }
+
+@Suite("Time search over record times")
+struct TimeSearchTests {
+    /// Runs a search over `times` (the record at offset `low + i` has `times[i]`, nil: no record there).
+    func search(_ target: Int64, _ times: [Int64?], low: Int64 = 0) -> (Int64, Int) {
+        var search = TimeSearch(milliseconds: target, low: low, high: low + Int64(times.count))
+        while true {
+            switch search.next {
+            case .found(let offset): return (offset, search.reads)
+            case .read(let asked):
+                let index = Int(asked - low)
+                let hit = times[index...].firstIndex { $0 != nil }
+                search.saw(asked: asked, offset: hit.map { low + Int64($0) }, milliseconds: hit.flatMap { times[$0] })
+            }
+        }
+    }
+
+    @Test func findsTheFirstRecordAtOrAfterTheTime() {
+        let times: [Int64?] = (0..<1000).map { Int64(1_000 + $0 * 70) }  // 14 records a second
+        #expect(search(1_000, times).0 == 0)
+        #expect(search(999, times).0 == 0)
+        #expect(search(1_070, times).0 == 1)
+        #expect(search(1_071, times).0 == 2)
+        #expect(search(40_000, times).0 == 558)
+        #expect(search(1_000_000, times).0 == 1000, "every record is older: the high watermark")
+        #expect(search(40_000, times).1 <= 11, "log2(1000) reads")
+    }
+
+    @Test func offsetsNeedNotStartAtZeroAndRecordsCanBeMissing() {
+        var times: [Int64?] = (0..<200).map { Int64($0 * 10) }
+        for gap in [50, 51, 52, 53, 120] { times[gap] = nil }
+        // Reading from the answer gives the first record at or after the time first: 5,054 here,
+        // so any offset of the gap before it will do.
+        #expect((5_050...5_054).contains(search(505, times, low: 5_000).0))
+        #expect((5_120...5_121).contains(search(1_195, times, low: 5_000).0))
+        #expect(search(0, [], low: 7).0 == 7)
+    }
+
+    @Test func timesOutOfOrderStillEndWithinBoundedReads() {
+        var generator = SystemRandomNumberGenerator()
+        let times: [Int64?] = (0..<10_000).map { _ in Int64.random(in: 0..<1_000_000, using: &generator) }
+        let (offset, reads) = search(500_000, times)
+        #expect((0...10_000).contains(offset))
+        #expect(reads <= TimeSearch.maxReads)
+    }
+}
+
+@Suite("Times in recording URLs")
+struct RecordingTimeTests {
+    let now: Int64 = 1_796_523_481_721
+
+    @Test func relativeTimesCountBackFromNow() {
+        #expect(RecordingTime.parse("-30s", nowMilliseconds: now) == now - 30_000)
+        #expect(RecordingTime.parse("-1.5s", nowMilliseconds: now) == now - 1_500)
+        #expect(RecordingTime.parse("-2m", nowMilliseconds: now) == now - 120_000)
+        #expect(RecordingTime.parse("-1h", nowMilliseconds: now) == now - 3_600_000)
+        #expect(RecordingTime.parse("-250ms", nowMilliseconds: now) == now - 250)
+    }
+
+    @Test func absoluteTimes() {
+        #expect(RecordingTime.parse("1796523481721", nowMilliseconds: now) == 1_796_523_481_721)
+        #expect(RecordingTime.parse("2026-12-06T02:30:00Z", nowMilliseconds: now) == 1_796_524_200_000)
+        #expect(RecordingTime.parse("2026-12-06T02:30:00.250Z", nowMilliseconds: now) == 1_796_524_200_250)
+        #expect(RecordingTime.parse("2026-12-06T03:30:00+01:00", nowMilliseconds: now) == 1_796_524_200_000)
+    }
+
+    @Test(arguments: ["", "-", "-30", "-xs", "soon", "2026-13-45T99:00:00Z", "-1e300s", "12ab"])
+    func notATime(_ text: String) {
+        #expect(RecordingTime.parse(text, nowMilliseconds: now) == nil)
+    }
+}

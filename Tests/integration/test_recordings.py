@@ -158,3 +158,65 @@ async def test_downloads_at_once_are_bounded_and_a_stalled_one_frees_its_reader(
     while not await whole():
         assert asyncio.get_running_loop().time() < deadline, "the stalled download's reader was never freed"
         await asyncio.sleep(0.5)
+
+
+async def test_a_time_range_downloads_from_the_keyframe_before_it(kvb, topic, tmp_path):
+    """On the embedded cluster the relay finds times by a search over the records' kvb-ingest-ms
+    headers; on Tansu by offsets-for-times. Either way the file starts at the latest keyframe at or
+    before `from`, within the session playing then, and ends at `to`."""
+    from kvbharness import BACKEND
+    relay = await asyncio.to_thread(kvb.start_relay)
+    fixture = load_fixture("vp8-opus")
+    ids = []
+    for _ in range(3):
+        ids.append(await publish(relay.url, topic, fixture.chunks, interval=0.1))
+        await asyncio.sleep(0.5)
+    _, _, body = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/sessions")
+    sessions = {s["id"]: s for s in json.loads(body)["sessions"]}
+    middle = sessions[ids[1]]
+    print(f"middle session: {middle}")
+    expected = "offsets-for-times" if BACKEND == "tansu" else "header-search"
+
+    from_ms = middle["startedAtMilliseconds"] + 1500
+    status, headers, file = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/recording.webm?from={from_ms}")
+    assert status == 200, file
+    assert headers["Kvb-Time-Search"] == expected, headers
+    path = tmp_path / "from.webm"
+    path.write_bytes(file)
+    probe = ffprobe(str(path))
+    tail = float(probe["format"]["duration"])
+    whole = middle["durationMilliseconds"] / 1000
+    print(f"from +1.5 s: {tail:.2f} s of the session's {whole:.2f} s ({headers['Kvb-Time-Search']})")
+    # From a keyframe at or before +1.5 s (the recording has one about every second), to the session's end.
+    assert whole - 1.5 - 0.2 <= tail <= whole - 0.3, (tail, whole)
+    assert float(probe["format"]["start_time"]) == 0
+    assert decode_errors(str(path)) == ""
+    # It is the middle session's: the file is named after its start.
+    assert "Z.webm" in headers["Content-Disposition"]
+    session_bytes = fixture.data[fixture.cluster_offsets[0]:]
+    first_cluster = file[file.index(CLUSTER_ID):]
+    # The published tail of the session, but for each Cluster's Timecode (moved back to start at 0).
+    published_tail = session_bytes[-len(first_cluster):]
+    differing = sum(1 for a, b in zip(first_cluster, published_tail) if a != b)
+    clusters = first_cluster.count(CLUSTER_ID)
+    assert len(first_cluster) < len(session_bytes) and differing <= 8 * clusters, \
+        f"{differing} bytes differ from the session's last {len(first_cluster)} over {clusters} Clusters"
+
+    # A window: from +0.5 s to +2.5 s lasts at most those 2 s plus the way back to a keyframe.
+    to_ms = middle["startedAtMilliseconds"] + 2500
+    status, headers, file = await asyncio.to_thread(
+        get, f"{relay.url}/api/topics/{topic}/recording.webm?from={from_ms - 1000}&to={to_ms}")
+    assert status == 200, file
+    path = tmp_path / "window.webm"
+    path.write_bytes(file)
+    window = float(ffprobe(str(path))["format"]["duration"])
+    print(f"window +0.5 s..+2.5 s: {window:.2f} s")
+    assert 1.0 <= window <= 2.0 + 1.2, window
+    assert decode_errors(str(path)) == ""
+
+    # Times that are not times, or a window that ends before it starts: 400, counted.
+    for query in ("from=yesterday", "from=-30&to=1", f"from={to_ms}&to={from_ms}"):
+        status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/topics/{topic}/recording.webm?{query}")
+        assert status == 400, (query, status, body)
+    _, metrics = await asyncio.to_thread(http_get, relay.url + "/metrics")
+    assert re.search(rb'kvb_rejected_total\{reason="bad_recording_time"\} 3\b', metrics), metrics[-600:]
