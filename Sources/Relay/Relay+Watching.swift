@@ -24,7 +24,7 @@ extension Relay {
     }
 
     /// The checks made under the relay's lock (bans, the relay's viewer limit) and the new viewer.
-    private func openViewerLocked(topic: TopicName, now: Int64, remoteAddress: String, remoteHost: String, userAgent: String,
+    func openViewerLocked(topic: TopicName, now: Int64, remoteAddress: String, remoteHost: String, userAgent: String,
                                   clientID: String, tokenExpiry: Int64?, transport: any ViewerTransport) throws(RelayError) -> ViewerConnection {
         let limits = settings.limits
         return try state.withLock { (state) throws(RelayError) -> ViewerConnection in
@@ -122,7 +122,8 @@ extension Relay {
     /// samples go into the topic's `glass` latency stage.
     public func viewerReported(_ viewer: ViewerConnection, liveDelayMilliseconds: Int64?, state: String?, glassMilliseconds: [Int64]) {
         viewer.report(liveDelayMilliseconds: liveDelayMilliseconds, state: state, glassMilliseconds: glassMilliseconds)
-        guard !glassMilliseconds.isEmpty else { return }
+        // A viewer watching the past is behind on purpose: its figures are not the stream's.
+        guard !glassMilliseconds.isEmpty, !self.state.withLock({ $0.replays[viewer.number] != nil }) else { return }
         let topic = viewer.topic.value
         for sample in glassMilliseconds { metrics.recordLatency(topic: topic, stage: .glass, milliseconds: sample) }
     }
@@ -130,6 +131,10 @@ extension Relay {
     /// Removes a viewer; its topic's consumer closes after the linger time if nobody else watches.
     public func closeViewer(_ viewer: ViewerConnection) {
         viewer.close()
+        if let replay = state.withLock({ $0.replays.removeValue(forKey: viewer.number) }) {
+            replay.cancel()
+            return
+        }
         detach(viewer)
     }
 

@@ -43,6 +43,8 @@ public final class Relay: Sendable {
         var feeds: [TopicName: TopicFeed] = [:]
         /// The topic each viewer is counted on, by viewer number; and the counts.
         var attachments: [UInt64: TopicName] = [:]
+        /// Viewers watching from an earlier time, by viewer number, with the task that reads for each.
+        var replays: [UInt64: Task<Void, Never>] = [:]
         var viewerCounts: [TopicName: Int] = [:]
         var totalViewers = 0
         /// Topics this relay has asked the cluster to create (bounded; creating twice is harmless).

@@ -7,6 +7,8 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedMedia(String)
     case brokenStream(String)
     case kafkaUnavailable(String)
+    /// A viewer asked to watch from a time the topic holds nothing of. Close 4404.
+    case nothingToReplay(String)
     case shuttingDown
     /// Kicked by the operator, and the ban has `secondsLeft` to run.
     case banned(secondsLeft: Int)
@@ -24,6 +26,7 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedMedia: 4415
         case .brokenStream: 4422
         case .kafkaUnavailable: 4503
+        case .nothingToReplay: 4404
         case .shuttingDown: 1001
         case .banned: 4001
         case .forbidden: 4003
@@ -39,6 +42,7 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedMedia: "unsupported_media"
         case .brokenStream: "broken_stream"
         case .kafkaUnavailable: "kafka_unavailable"
+        case .nothingToReplay: "nothing_to_replay"
         case .shuttingDown: "shutting_down"
         case .banned: "banned"
         case .forbidden(let why, _): why.rawValue
@@ -53,6 +57,7 @@ public enum RelayError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedMedia(let why): why
         case .brokenStream(let why): "broken WebM stream: \(why)"
         case .kafkaUnavailable(let why): "Kafka is unavailable: \(why)"
+        case .nothingToReplay(let why): why
         case .shuttingDown: "relay shutting down"
         case .banned(let seconds): "removed by the operator; try again in \(seconds) s"
         case .forbidden(_, let message): message

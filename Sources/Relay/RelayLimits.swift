@@ -47,6 +47,9 @@ public struct RelayLimits: Sendable, Equatable {
     /// Downloads and session listings reading Kafka at once on this relay; each holds a Kafka
     /// consumer of its own while it runs. HTTP 503.
     public var recordingReaders = 4
+    /// Viewers watching from an earlier time (`?from=`) on this relay at once; each reads Kafka
+    /// with a consumer of its own, so they are bounded apart from live viewers. Close 4503.
+    public var replayViewers = 20
 
     public init() {}
 }
@@ -68,13 +71,14 @@ public enum Limit: String, Sendable, CaseIterable {
     case idlePublisher = "idle_publisher"
     case stalledViewer = "stalled_viewer"
     case recordingReaders = "recording_readers"
+    case replayViewers = "replay_viewers"
 
     public var closeCode: UInt16 {
         switch self {
         case .publishMessageSize, .watchMessageSize: 1009
         case .initSegmentSize, .elementSize: 4413
         case .publishBitrate, .connectionsPerAddress, .viewerMessageRate: 4429
-        case .publishersPerRelay, .viewersPerRelay, .viewersPerTopic, .feedsPerRelay, .recordingReaders: 4503
+        case .publishersPerRelay, .viewersPerRelay, .viewersPerTopic, .feedsPerRelay, .recordingReaders, .replayViewers: 4503
         case .handshakeTimeout, .idlePublisher, .stalledViewer: 4408
         }
     }

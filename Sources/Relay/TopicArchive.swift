@@ -204,7 +204,9 @@ final class ArchiveReader: Sendable {
     /// Reads the records from `from` up to (not including) `until`, in order, handing each to
     /// `visit` until it returns false. Throws when Kafka gives nothing for
     /// ``TopicArchive/stallMilliseconds``.
-    func read(from: Int64, until: Int64, _ visit: (KafkaMessage) async throws -> Bool) async throws {
+    /// `stallMilliseconds` nil: wait for new records for ever (a replay that reaches the live edge).
+    func read(from: Int64, until: Int64, stallMilliseconds: Int64? = TopicArchive.stallMilliseconds,
+              _ visit: (KafkaMessage) async throws -> Bool) async throws {
         guard from < until else { return }
         let consumer = consumer
         let topic = topic
@@ -215,7 +217,7 @@ final class ArchiveReader: Sendable {
         }
         var next = from
         var quietSince = DispatchTime.now().uptimeNanoseconds
-        while next < until {
+        while next < until, !Task.isCancelled {
             let batch: [KafkaConsumerEvent] = await runBlocking {
                 var events: [KafkaConsumerEvent] = []
                 while events.count < TopicArchive.batchRecords, let event = consumer.poll(timeoutMilliseconds: events.isEmpty ? 200 : 0) {
@@ -243,8 +245,8 @@ final class ArchiveReader: Sendable {
             let now = DispatchTime.now().uptimeNanoseconds
             if progressed {
                 quietSince = now
-            } else if Int64((now - quietSince) / 1_000_000) > TopicArchive.stallMilliseconds {
-                throw RelayError.kafkaUnavailable("Kafka gave nothing of \(topic) from offset \(next) for \(TopicArchive.stallMilliseconds / 1000) s")
+            } else if let stallMilliseconds, Int64((now - quietSince) / 1_000_000) > stallMilliseconds {
+                throw RelayError.kafkaUnavailable("Kafka gave nothing of \(topic) from offset \(next) for \(stallMilliseconds / 1000) s")
             }
         }
     }

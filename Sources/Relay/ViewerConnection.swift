@@ -63,6 +63,9 @@ public final class ViewerConnection: Sendable {
         self.inner = Locked(Inner(topic: topic, stream: ViewerStreamState(maxQueuedBytes: maxQueuedBytes)))
     }
 
+    /// Closed by the relay or because its socket went.
+    public var isClosed: Bool { inner.withLock { $0.closed } }
+
     /// The topic it watches (a switch changes it).
     public var topic: TopicName { inner.withLock { $0.topic } }
 

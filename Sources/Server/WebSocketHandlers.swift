@@ -153,13 +153,24 @@ struct WebSocketHandlers: Sendable {
         guard let token = await admit(connection) else { return }
         defer { connections.unregister(token) }
         let viewer: ViewerConnection
-        do {
+        do throws(RelayError) {
             guard let channel = request.channel.current else { return }
             let topic = try TopicName(request.topic)
             let client = String((request.query("client") ?? "").prefix(64))
-            viewer = try await relay.openViewer(topic: topic, token: request.query("token"), remoteAddress: connection.remote,
-                                                remoteHost: connection.host, userAgent: connection.userAgent, clientID: client,
-                                                transport: await ChannelViewerTransport.make(channel: channel))
+            let transport = await ChannelViewerTransport.make(channel: channel)
+            if let from = request.query("from") {
+                // Watching from an earlier time: `from=-30s`, an ISO 8601 time or epoch ms.
+                guard let milliseconds = RecordingTime.parse(from, nowMilliseconds: currentMilliseconds()) else {
+                    throw .nothingToReplay("from=\(from.prefix(40)) is not a time: use -30s, -2m, an ISO 8601 time or ms since the epoch")
+                }
+                viewer = try await relay.openReplayViewer(topic: topic, from: milliseconds, token: request.query("token"),
+                                                          remoteAddress: connection.remote, remoteHost: connection.host,
+                                                          userAgent: connection.userAgent, clientID: client, transport: transport)
+            } else {
+                viewer = try await relay.openViewer(topic: topic, token: request.query("token"), remoteAddress: connection.remote,
+                                                    remoteHost: connection.host, userAgent: connection.userAgent, clientID: client,
+                                                    transport: transport)
+            }
         } catch {
             await connection.close(with: error)
             return

@@ -180,9 +180,11 @@ export class Player extends EventTarget {
    * `latency`: a key of LATENCY_MODES (`low` by default). `measureGlass`: read the clock test
    * pattern from displayed frames (off for previews, where nobody looks at the figure).
    */
-  constructor({ topic, video, token = null, latency = 'low', measureGlass = true }) {
+  constructor({ topic, video, token = null, latency = 'low', measureGlass = true, from = null }) {
     super();
     this.topic = topic;
+    /** Watching from an earlier time (`-30s`, ISO 8601 or epoch ms; docs/PROTOCOL.md), or live (null). */
+    this.from = from;
     this.latency = LATENCY_MODES[latency] ? latency : 'low';
     this.tuning = LATENCY_MODES[this.latency];
     this.margins = [];            // [at, media ahead of the playhead] over the last second
@@ -313,7 +315,8 @@ export class Player extends EventTarget {
 
   _connect() {
     const token = this.token ? `&token=${encodeURIComponent(this.token)}` : '';
-    const ws = new WebSocket(wsUrl(`/ws/watch/${encodeURIComponent(this.topic)}?client=${encodeURIComponent(clientId())}${token}`));
+    const from = this.from ? `&from=${encodeURIComponent(this.from)}` : '';
+    const ws = new WebSocket(wsUrl(`/ws/watch/${encodeURIComponent(this.topic)}?client=${encodeURIComponent(clientId())}${token}${from}`));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.openedAt = 0;

@@ -26,6 +26,48 @@ function overlayText(player) {
   }
 }
 
+/**
+ * The seek bar: what Kafka still holds of the topic, oldest to live (from its sessions). Moving
+ * it watches from that moment (`?from=`); the right end is live.
+ */
+async function seekBar(topic, token, from) {
+  const bar = document.getElementById('seek');
+  const label = document.getElementById('seek-label');
+  if (!bar) return;
+  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  let sessions = [];
+  try {
+    const response = await fetch(`/api/topics/${encodeURIComponent(topic)}/sessions${query}`, { cache: 'no-store' });
+    if (response.ok) sessions = (await response.json()).sessions || [];
+  } catch {
+    return;
+  }
+  if (!sessions.length) return;
+  const oldest = sessions[0].startedAtMilliseconds;
+  const now = Date.now();
+  const back = (ms) => `${Math.round((now - ms) / 1000)} s ago`;
+  bar.min = String(oldest);
+  bar.max = String(now);
+  bar.value = String(from ? Math.max(oldest, now + relative(from)) : now);
+  label.textContent = from ? `watching from ${back(Number(bar.value))}` : `live · Kafka holds ${back(oldest).replace(' ago', '')}`;
+  bar.hidden = false;
+  bar.addEventListener('input', () => { label.textContent = Number(bar.value) >= now - 1000 ? 'live' : `from ${back(Number(bar.value))}`; });
+  bar.addEventListener('change', () => {
+    const next = new URLSearchParams(location.search);
+    if (Number(bar.value) >= now - 1000) next.delete('from');
+    else next.set('from', bar.value);
+    location.search = next.toString();
+  });
+}
+
+/** `-30s` → -30000 (ms); anything else (an absolute time) → its offset from now. */
+function relative(from) {
+  const m = /^-(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(from);
+  if (m) return -Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2]];
+  const at = /^\d+$/.test(from) ? Number(from) : Date.parse(from);
+  return Number.isFinite(at) ? at - Date.now() : 0;
+}
+
 function capitalized(text) { return text ? text[0].toUpperCase() + text.slice(1) : text; }
 
 if (!topic) {
@@ -38,8 +80,9 @@ if (!topic) {
   $('recordings-link').href = `recordings.html?topic=${encodeURIComponent(topic)}`;
   const token = params.get('token');
   const latency = params.get('latency') === 'normal' ? 'normal' : 'low';
+  const from = params.get('from') || null;
   const video = $('video');
-  const player = new Player({ topic, video, token, latency });
+  const player = new Player({ topic, video, token, latency, from });
   window.kvbWatch = player;
   $('latency').value = latency;
 
@@ -58,9 +101,18 @@ if (!topic) {
     badge.disabled = live;
     // Only where it means something: not while the operator holds the stream, nor after a kick.
     badge.hidden = !(player.state === 'playing' || (player.state === 'paused' && player.userPaused));
+    if (from) {
+      // Watching the past: one click goes back to live.
+      badge.dataset.live = 'replay';
+      badge.textContent = 'back to live';
+      badge.disabled = false;
+      badge.hidden = false;
+      badge.title = `Watching from ${from}; click to watch live`;
+    }
     badge.title = live ? 'You are watching the live edge' : 'Jump to the live picture';
     const g = player.glassStatus();
     renderFields($('stats'), [
+      ...(from ? [['watching from', from]] : []),
       ['glass to glass', glassText(g, player.state === 'playing' && !player.userPaused)],
       ['buffered ahead', formatSeconds(player.delaySeconds)],
       ['latency mode', player.latency],
@@ -119,7 +171,13 @@ if (!topic) {
   $('sound').addEventListener('click', toggleSound);
   $('fullscreen').addEventListener('click', toggleFullscreen);
   $('toggle-stats').addEventListener('click', () => showStats($('stats-overlay').hidden));
-  $('live').addEventListener('click', () => player.goLive());
+  const backToLive = () => {
+    const next = new URLSearchParams(location.search);
+    next.delete('from');
+    location.search = next.toString();
+  };
+  $('live').addEventListener('click', () => (from ? backToLive() : player.goLive()));
+  seekBar(topic, token, from);
   video.addEventListener('click', () => (video.paused ? player.goLive() : video.pause()));
   $('latency').addEventListener('change', () => {
     const next = new URLSearchParams(location.search);
