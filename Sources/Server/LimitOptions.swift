@@ -59,6 +59,9 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Recording downloads and session listings reading Kafka at once, each with its own consumer (HTTP 503).")
     var maxRecordingReaders = defaults.recordingReaders
 
+    @Option(help: "Viewers watching from an earlier time (?from=) at once, each with its own Kafka consumer (close 4503).")
+    var maxReplayViewers = defaults.replayViewers
+
     func validate() throws {
         let positive: [(String, Int)] = [
             ("--max-publish-message-bytes", maxPublishMessageBytes), ("--max-watch-message-bytes", maxWatchMessageBytes),
@@ -69,6 +72,7 @@ struct LimitOptions: ParsableArguments {
             ("--handshake-timeout", handshakeTimeout), ("--idle-publisher-timeout", idlePublisherTimeout),
             ("--stalled-viewer-timeout", stalledViewerTimeout), ("--max-paused-topics", maxPausedTopics),
             ("--socket-send-buffer-bytes", socketSendBufferBytes), ("--max-recording-readers", maxRecordingReaders),
+            ("--max-replay-viewers", maxReplayViewers),
         ]
         for (name, value) in positive where value <= 0 {
             throw ValidationError("\(name) must be at least 1 (got \(value))")
@@ -96,6 +100,7 @@ struct LimitOptions: ParsableArguments {
         limits.pausedTopics = maxPausedTopics
         limits.socketSendBufferBytes = socketSendBufferBytes
         limits.recordingReaders = maxRecordingReaders
+        limits.replayViewers = maxReplayViewers
         return limits
     }
 }
