@@ -99,7 +99,8 @@ clean:
 # `kvb-bench floor` then prints what the kernel alone allows on this machine for the same fan-out
 # (loopback TCP, no relay, no Kafka): the load figures cannot beat it.
 # Last, glass to glass (scripts/bench_glass.py): the clock pattern through two relays into Chromium,
-# GLASS_SECONDS per latency mode, low and normal, beside the targets.
+# GLASS_SECONDS per latency mode, low and normal, beside the targets. Then what 20 rewinding viewers
+# and 5 downloads at once cost a relay: RSS and threads over 40 s (scripts/bench_replay.py).
 BENCH ?= short
 GLASS_SECONDS ?= 60
 bench: deps venv
@@ -113,6 +114,7 @@ bench: deps venv
 	$$($(SWIFT) build -c release --show-bin-path)/kvb-bench floor --viewers 100,1000,5000 --seconds 5
 	$(PY) scripts/plot_bench.py bench-results/load.json bench-results/load.png
 	$(PY) scripts/bench_glass.py $$($(SWIFT) build -c release --show-bin-path)/kvb-server --seconds $(GLASS_SECONDS)
+	$(PY) scripts/bench_replay.py $$($(SWIFT) build -c release --show-bin-path)/kvb-server
 
 # The README's pictures (docs/*.png) from a real run: two relays, three broadcasts, Chromium.
 screenshots: deps venv

@@ -100,6 +100,8 @@ public struct Fleet: Sendable {
         public var outBytesPerSecond: Double
         public var outFragmentsPerSecond: Double
         public var highWatermark: Int64?
+        /// Records Kafka holds of the topic (what can be rewound into and downloaded).
+        public var retainedRecords: Int64?
         public var maxLag: Int64?
         public var writtenP50: Double?
         /// Glass to glass p50 of the worst relay, where viewers measure it.
@@ -123,6 +125,7 @@ public struct Fleet: Sendable {
                 aggregate.outFragmentsPerSecond += topic.outFragmentsPerSecond
                 if let consumer = topic.consumer {
                     aggregate.highWatermark = max(aggregate.highWatermark ?? 0, consumer.highWatermark)
+                    if let retained = consumer.retainedRecords { aggregate.retainedRecords = max(aggregate.retainedRecords ?? 0, retained) }
                     aggregate.maxLag = max(aggregate.maxLag ?? 0, consumer.lag)
                 }
                 if let written = topic.latency.first(where: { $0.stage == .written })?.p50 {

@@ -126,6 +126,7 @@ public struct Table: Sendable, Equatable {
                               ("in", "\(Format.byteRate(t.inBytesPerSecond)), \(Format.perSecond(t.inFragmentsPerSecond))"),
                               ("out", "\(Format.byteRate(t.outBytesPerSecond)), \(Format.perSecond(t.outFragmentsPerSecond))"),
                               ("high watermark", t.highWatermark.map { Format.count($0) } ?? "—"),
+                              ("retained", t.retainedRecords.map { "\(Format.count($0)) records (rewind and download: recordings.html)" } ?? "—"),
                               ("worst lag", t.maxLag.map { "\($0) records" } ?? "—"),
                               ("glass to glass p50", Format.milliseconds(t.glassP50))]
                 )
@@ -150,6 +151,7 @@ public struct Table: Sendable, Equatable {
                         details: [("relay", relay), ("topic", topic.name),
                                   ("position", topic.consumer.map { Format.count($0.position) } ?? "—"),
                                   ("high watermark", topic.consumer.map { Format.count($0.highWatermark) } ?? "—"),
+                                  ("retained", topic.consumer.flatMap { c in c.lowWatermark.map { "offsets \(Format.count($0))–\(Format.count(c.highWatermark)) (\(Format.count(c.retainedRecords ?? 0)) records)" } } ?? "—"),
                                   ("lag", topic.consumer.map { "\($0.lag) records" } ?? "—"),
                                   ("recent", "p50 of \(Fleet.endToEndStages.first { stage($0) != nil }?.rawValue ?? "—"): "
                                       + Format.sparkline(history, width: 30))]

@@ -182,26 +182,34 @@ public struct ConsumerStatus: Codable, Sendable, Equatable {
     /// Offset of the next record the consumer will deliver.
     public var position: Int64
     public var highWatermark: Int64
+    /// The first offset Kafka still holds: with ``highWatermark``, the range retained (what
+    /// viewers can rewind into and download). Nil from relays that do not say.
+    public var lowWatermark: Int64?
     /// Age of the newest fragment delivered, in milliseconds (now − its ingest time).
     public var newestAgeMilliseconds: Int64?
 
-    public init(partition: Int32 = 0, position: Int64, highWatermark: Int64, newestAgeMilliseconds: Int64?) {
+    public init(partition: Int32 = 0, position: Int64, highWatermark: Int64, lowWatermark: Int64? = nil, newestAgeMilliseconds: Int64?) {
         self.partition = partition
         self.position = position
         self.highWatermark = highWatermark
+        self.lowWatermark = lowWatermark
         self.newestAgeMilliseconds = newestAgeMilliseconds
     }
+
+    /// Records Kafka holds of the partition, when the low watermark is known.
+    public var retainedRecords: Int64? { lowWatermark.map { max(0, highWatermark.saturatingSubtract(max(0, $0))) } }
 
     /// Records behind: high watermark − position, never negative.
     public var lag: Int64 { ConsumerLag.messages(highWatermark: highWatermark, position: position) }
 
-    private enum CodingKeys: String, CodingKey { case partition, position, highWatermark, newestAgeMilliseconds, lag }
+    private enum CodingKeys: String, CodingKey { case partition, position, highWatermark, lowWatermark, newestAgeMilliseconds, lag }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         partition = try c.decode(Int32.self, forKey: .partition)
         position = try c.decode(Int64.self, forKey: .position)
         highWatermark = try c.decode(Int64.self, forKey: .highWatermark)
+        lowWatermark = try c.decodeIfPresent(Int64.self, forKey: .lowWatermark)
         newestAgeMilliseconds = try c.decodeIfPresent(Int64.self, forKey: .newestAgeMilliseconds)
     }
 
@@ -211,6 +219,7 @@ public struct ConsumerStatus: Codable, Sendable, Equatable {
         try c.encode(partition, forKey: .partition)
         try c.encode(position, forKey: .position)
         try c.encode(highWatermark, forKey: .highWatermark)
+        try c.encodeIfPresent(lowWatermark, forKey: .lowWatermark)
         try c.encodeIfPresent(newestAgeMilliseconds, forKey: .newestAgeMilliseconds)
         try c.encode(lag, forKey: .lag)
     }

@@ -82,20 +82,15 @@ struct RecordingIndex: Sendable {
 public final class RecordingDownload: Sendable {
     private let index: RecordingIndex
     private let wanted: Locked<ClosedRange<Int64>>
-    private let kafka: KafkaConfiguration
-    private let logger: Logger
     private let slot: TopicArchive.ReaderSlot
 
     /// How the requested times were found in the topic (nil: a whole session was asked for).
     public let timeSearch: TimeSearchMethod?
 
-    init(index: RecordingIndex, range: ClosedRange<Int64>?, timeSearch: TimeSearchMethod? = nil, kafka: KafkaConfiguration,
-         logger: Logger, slot: TopicArchive.ReaderSlot) {
+    init(index: RecordingIndex, range: ClosedRange<Int64>?, timeSearch: TimeSearchMethod? = nil, slot: TopicArchive.ReaderSlot) {
         self.index = index
         self.timeSearch = timeSearch
         wanted = Locked(range ?? 0...max(0, index.contentLength - 1))
-        self.kafka = kafka
-        self.logger = logger
         self.slot = slot
     }
 
@@ -138,8 +133,7 @@ public final class RecordingDownload: Sendable {
         let checkpoint = index.checkpoints.last { $0.position <= from }
         var cut = RecordingCut(session: session.id, endOffset: index.endOffset, startedAt: checkpoint?.offset)
         var position = checkpoint?.position ?? 0
-        let reader = try await ArchiveReader.open(kafka: kafka, topic: topic, logger: logger)
-        defer { reader.close() }
+        let reader = try await slot.reader(for: topic)
         let patches = index.patches
         try await reader.read(from: checkpoint?.offset ?? index.startOffset, until: index.endOffset) { message in
             for piece in cut.take(StreamFragment(message), offset: message.offset) {

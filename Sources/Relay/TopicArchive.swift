@@ -13,6 +13,8 @@ final class TopicArchive: Sendable {
     private let logger: Logger
     private let maxReaders: Int
     private let readers = Locked(0)
+    /// Consumers of slots given back, for the next slots.
+    private let idleConsumers = Locked<[KafkaConsumer]>([])
     private let indexes = Locked<[String: SessionIndex]>([:])
     /// Recordings indexed lately (a player asks for several ranges of one file), by session and extent.
     private let recordingIndexes = Locked<[String: (index: RecordingIndex, at: UInt64)]>([:])
@@ -43,8 +45,7 @@ final class TopicArchive: Sendable {
     func recording(of topic: TopicName, session: String?, from: Int64? = nil, to: Int64? = nil) async throws -> RecordingDownload {
         let slot = try acquire()
         do {
-            let reader = try await ArchiveReader.open(kafka: kafka, topic: topic.value, logger: logger)
-            defer { reader.close() }
+            let reader = try await slot.reader(for: topic.value)
             let sessions = try await self.sessions(of: topic, using: reader)
             var chosen: RecordedSession
             var start: Int64
@@ -90,7 +91,7 @@ final class TopicArchive: Sendable {
                     }
                 }
             }
-            return RecordingDownload(index: index, range: nil, timeSearch: method, kafka: kafka, logger: logger, slot: slot)
+            return RecordingDownload(index: index, range: nil, timeSearch: method, slot: slot)
         } catch {
             slot.release()
             throw error
@@ -115,9 +116,7 @@ final class TopicArchive: Sendable {
     private func withReader<T: Sendable>(_ topic: TopicName, _ body: @Sendable (ArchiveReader) async throws -> T) async throws -> T {
         let slot = try acquire()
         defer { slot.release() }
-        let reader = try await ArchiveReader.open(kafka: kafka, topic: topic.value, logger: logger)
-        defer { reader.close() }
-        return try await body(reader)
+        return try await body(try await slot.reader(for: topic.value))
     }
 
     /// One of the ``RelayLimits/recordingReaders`` slots, or a refusal.
@@ -130,19 +129,54 @@ final class TopicArchive: Sendable {
         guard granted else {
             throw .limit(.recordingReaders, "this relay is already reading as many recordings from Kafka as it may at once (\(maxReaders)); try again shortly")
         }
-        return ReaderSlot(readers)
+        return ReaderSlot(archive: self)
     }
 
-    /// A reader slot, given back once.
+    /// A consumer for a reader slot: one given back earlier, or a new one.
+    private func takeConsumer() async throws -> KafkaConsumer {
+        if let idle = idleConsumers.withLock({ $0.popLast() }) { return idle }
+        let kafka = kafka
+        let logger = logger
+        let made: Result<KafkaConsumer, KafkaError> = await runBlocking {
+            do throws(KafkaError) { return .success(try KafkaConsumer(configuration: kafka, logger: logger)) } catch { return .failure(error) }
+        }
+        return try made.get()
+    }
+
+    /// Takes a slot's consumer back for the next: it stops reading, and waits (at most
+    /// ``RelayLimits/recordingReaders`` of them; so downloads do not make a consumer each).
+    private func giveBack(_ consumer: KafkaConsumer?) {
+        if let consumer {
+            try? consumer.assign([])
+            let kept = idleConsumers.withLock { idle -> Bool in
+                guard idle.count < maxReaders else { return false }
+                idle.append(consumer)
+                return true
+            }
+            if !kept { DispatchQueue.global().async { consumer.close() } }
+        }
+        readers.withLock { $0 -= 1 }
+    }
+
+    /// One of the ``RelayLimits/recordingReaders`` slots, with its consumer; given back once.
     final class ReaderSlot: Sendable {
-        private let counter: Locked<Int>
+        private let archive: TopicArchive
+        private let consumer = Locked<KafkaConsumer?>(nil)
         private let released = Locked(false)
 
-        init(_ counter: Locked<Int>) { self.counter = counter }
+        init(archive: TopicArchive) { self.archive = archive }
+
+        /// A reader of `topic` on this slot's consumer.
+        func reader(for topic: String) async throws -> ArchiveReader {
+            if let consumer = consumer.withLock({ $0 }) { return ArchiveReader(consumer: consumer, topic: topic) }
+            let made = try await archive.takeConsumer()
+            consumer.withLock { $0 = made }
+            return ArchiveReader(consumer: made, topic: topic)
+        }
 
         func release() {
             guard released.withLock({ let was = $0; $0 = true; return !was }) else { return }
-            counter.withLock { $0 -= 1 }
+            archive.giveBack(consumer.withLock { $0 })
         }
     }
 }
@@ -171,7 +205,7 @@ final class ArchiveReader: Sendable {
     private let consumer: KafkaConsumer
     let topic: String
 
-    private init(consumer: KafkaConsumer, topic: String) {
+    init(consumer: KafkaConsumer, topic: String) {
         self.consumer = consumer
         self.topic = topic
     }

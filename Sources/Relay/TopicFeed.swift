@@ -227,7 +227,8 @@ final class TopicFeed: Sendable {
               let marks = reader.cachedWatermarks(topic: topic.value)
         else { return nil }
         let newest = state.withLock { $0.machine.newestConsumedIngest }
-        return ConsumerStatus(position: position, highWatermark: marks.high, newestAgeMilliseconds: newest.map { nowMilliseconds - $0 })
+        return ConsumerStatus(position: position, highWatermark: marks.high, lowWatermark: marks.low,
+                              newestAgeMilliseconds: newest.map { nowMilliseconds - $0 })
     }
 
     private func caughtUp(at offset: Int64) {

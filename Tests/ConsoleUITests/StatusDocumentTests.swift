@@ -62,4 +62,21 @@ struct StatusDocumentTests {
             #expect(cell.contains("205"), "the figure sits under GLASS: \(header) / \(rowA)")
         }
     }
+
+    @Test func theRetainedRangeTravelsAndOlderRelaysLeaveItOut() throws {
+        let old = #"{"partition":0,"position":990,"highWatermark":1000,"newestAgeMilliseconds":12,"lag":10}"#
+        let decoded = try JSONDecoder().decode(ConsumerStatus.self, from: Data(old.utf8))
+        #expect(decoded.lowWatermark == nil && decoded.retainedRecords == nil)
+        let now = ConsumerStatus(position: 990, highWatermark: 1000, lowWatermark: 400, newestAgeMilliseconds: 12)
+        let again = try JSONDecoder().decode(ConsumerStatus.self, from: JSONEncoder().encode(now))
+        #expect(again == now && again.retainedRecords == 600)
+
+        var status = Samples.relay("relay-a")
+        status.topics[0].consumer = now
+        var fleet = Fleet()
+        fleet.apply(status, receivedAtMilliseconds: self.now)
+        #expect(fleet.topics.first { $0.name == "cam" }?.retainedRecords == 600)
+        let row = Table.build(.latency, fleet: fleet, nowMilliseconds: self.now).rows.first { $0.cells.contains("cam") }
+        #expect(row?.details.contains { $0.0 == "retained" && $0.1.contains("400–1,000 (600 records)") } == true, "\(row?.details ?? [])")
+    }
 }
