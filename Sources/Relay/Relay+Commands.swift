@@ -21,7 +21,7 @@ extension Relay {
             // A kick names one relay's one viewer.
             guard command.relay != nil else { return nil }
             guard let id = command.viewer else { return ack(false, "kick needs a viewer") }
-            guard let viewer = viewers.first(where: { $0.id == id }) else { return ack(false, "no viewer \(id) on \(relayID)") }
+            guard let viewer = (viewers + replayViewers).first(where: { $0.id == id }) else { return ack(false, "no viewer \(id) on \(relayID)") }
             // Ban what the relay can check itself, the address, besides the page's client id.
             let until = currentMilliseconds() + settings.kickBanMilliseconds
             let capacity = settings.limits.bannedClients

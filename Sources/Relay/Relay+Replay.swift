@@ -3,6 +3,9 @@ import Kafka
 import Logging
 
 extension Relay {
+    /// Viewers watching from an earlier time (each with its own reader), for the status and kicks.
+    public var replayViewers: [ViewerConnection] { state.withLock { $0.replays.values.map(\.viewer) } }
+
     /// A viewer of `topic` from `milliseconds` (ms since the Unix epoch) on: it starts at the
     /// latest keyframe at or before that time and gets the stream at the pace it was recorded,
     /// from Kafka, through sessions as they follow one another, staying that far behind. Its
@@ -40,9 +43,9 @@ extension Relay {
         let logger = logger
         let admitted = state.withLock { state -> Bool in
             guard state.replays.count < limit else { return false }
-            state.replays[viewer.number] = Task {
+            state.replays[viewer.number] = (viewer, Task {
                 await Self.replay(topic: topic.value, from: start.offset, to: viewer, kafka: kafka, logger: logger)
-            }
+            })
             return true
         }
         guard admitted else {

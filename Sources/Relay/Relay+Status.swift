@@ -45,6 +45,15 @@ extension Relay {
                                               glassMilliseconds: report.glassMilliseconds))
             }
         }
+        // Viewers of the past: listed (and kickable) like the others, their state says so; their
+        // delay is chosen, not suffered, so it stays out of the topic's figures.
+        for viewer in replayViewers {
+            let bytes = viewer.bytesWritten
+            viewerSessions.append(SessionStatus(id: viewer.id, role: .viewer, topic: viewer.topic.value, remoteAddress: viewer.remoteAddress,
+                                                userAgent: viewer.userAgent, connectedAtMilliseconds: viewer.connectedAtMilliseconds,
+                                                bytes: bytes, bitrate: bitrate(viewer.id, bytes), skipped: Int64(viewer.skippedForSlowness),
+                                                liveDelayMilliseconds: viewer.pageReport.liveDelayMilliseconds, state: "replay"))
+        }
         // Past a page of viewers, each document lists the next page (by id, so pages hold still).
         var viewerPage: ViewerPage?
         let perPage = max(1, settings.statusViewersPerPage)

@@ -132,7 +132,7 @@ extension Relay {
     public func closeViewer(_ viewer: ViewerConnection) {
         viewer.close()
         if let replay = state.withLock({ $0.replays.removeValue(forKey: viewer.number) }) {
-            replay.cancel()
+            replay.task.cancel()
             return
         }
         detach(viewer)

@@ -44,7 +44,7 @@ public final class Relay: Sendable {
         /// The topic each viewer is counted on, by viewer number; and the counts.
         var attachments: [UInt64: TopicName] = [:]
         /// Viewers watching from an earlier time, by viewer number, with the task that reads for each.
-        var replays: [UInt64: Task<Void, Never>] = [:]
+        var replays: [UInt64: (viewer: ViewerConnection, task: Task<Void, Never>)] = [:]
         var viewerCounts: [TopicName: Int] = [:]
         var totalViewers = 0
         /// Topics this relay has asked the cluster to create (bounded; creating twice is harmless).
@@ -131,7 +131,7 @@ public final class Relay: Sendable {
         health.start()
         reader.start()
         sweeper.start(stallMilliseconds: Int64(settings.limits.stalledViewerSeconds) * 1000) {
-            state.withLock { $0.feeds.values.flatMap(\.viewers) }
+            state.withLock { $0.feeds.values.flatMap(\.viewers) + $0.replays.values.map(\.viewer) }
         }
     }
 

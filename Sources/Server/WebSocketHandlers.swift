@@ -158,8 +158,8 @@ struct WebSocketHandlers: Sendable {
             let topic = try TopicName(request.topic)
             let client = String((request.query("client") ?? "").prefix(64))
             let transport = await ChannelViewerTransport.make(channel: channel)
-            if let from = request.query("from") {
-                // Watching from an earlier time: `from=-30s`, an ISO 8601 time or epoch ms.
+            if let from = request.query("from") ?? request.query("at") {
+                // Watching from an earlier time: `from=-30s`, or `at=` an ISO 8601 time or epoch ms.
                 guard let milliseconds = RecordingTime.parse(from, nowMilliseconds: currentMilliseconds()) else {
                     throw .nothingToReplay("from=\(from.prefix(40)) is not a time: use -30s, -2m, an ISO 8601 time or ms since the epoch")
                 }

@@ -80,7 +80,7 @@ if (!topic) {
   $('recordings-link').href = `recordings.html?topic=${encodeURIComponent(topic)}`;
   const token = params.get('token');
   const latency = params.get('latency') === 'normal' ? 'normal' : 'low';
-  const from = params.get('from') || null;
+  const from = params.get('from') || params.get('at') || null;
   const video = $('video');
   const player = new Player({ topic, video, token, latency, from });
   window.kvbWatch = player;
@@ -174,6 +174,7 @@ if (!topic) {
   const backToLive = () => {
     const next = new URLSearchParams(location.search);
     next.delete('from');
+    next.delete('at');
     location.search = next.toString();
   };
   $('live').addEventListener('click', () => (from ? backToLive() : player.goLive()));

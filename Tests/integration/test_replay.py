@@ -1,18 +1,19 @@
 """Viewers of the past (`/ws/watch/T?from=…`): they get the recorded stream from a keyframe at or
 before the time asked, byte for byte as it was published and at the pace it was recorded, and
 its end; at most `--max-replay-viewers` at once (4503 beyond, with the reason); a time that is not
-one, or one the topic holds nothing of, is closed with 4404. Live viewers are not disturbed."""
+one, or one the topic holds nothing of, is closed with 4404; the operator sees them in the status
+(state "replay") and can kick them. Live viewers are not disturbed."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from kvbharness import Publisher, Viewer, load_fixture, wait_until
+from kvbharness import Publisher, Viewer, fleet_status, load_fixture, run_console, wait_until
 
 
-async def test_replay_viewers_get_the_recording_at_its_pace_within_their_limit(kvb, topic):
-    relay = await asyncio.to_thread(kvb.start_relay, None, args=["--max-replay-viewers", "2"])
+async def test_replay_viewers_get_the_recording_at_its_pace_within_their_limit(kvb, topic, broker):
+    relay = await asyncio.to_thread(kvb.start_relay, "replayrelay", args=["--max-replay-viewers", "2"])
     fixture = load_fixture("vp8-opus")
     live = await Viewer.open(relay.url, topic)
     async with await Publisher.open(relay.url, topic) as publisher:
@@ -44,6 +45,7 @@ async def test_replay_viewers_get_the_recording_at_its_pace_within_their_limit(k
     third = await Viewer.open(relay.url, topic, query={"from": "-1m"})
     code, reason = await third.wait_closed(10)
     assert code == 4503 and "earlier time" in reason, (code, reason)
+
     for replay in replays:
         await replay.close()
     for bad in ("yesterday", "-x"):
@@ -57,6 +59,15 @@ async def test_replay_viewers_get_the_recording_at_its_pace_within_their_limit(k
     # Their places are free again once they left.
     again = await Viewer.open(relay.url, topic, query={"from": "-1m"})
     await wait_until(lambda: again.media_bytes > 0, 10, lambda: f"a new replay plays: {again.describe()}")
-    await again.close()
+
+    # The operator sees it (state "replay") and can kick it: its socket is closed with 4001.
+    statuses = {s["relay"]: s for s in await asyncio.to_thread(fleet_status, broker.bootstrap)}
+    rewinding = [s for s in statuses["replayrelay"]["sessions"] if s["role"] == "viewer" and s.get("state") == "replay"]
+    assert len(rewinding) == 1, statuses["replayrelay"]["sessions"]
+    result = await asyncio.to_thread(run_console, "send", "kick", "--viewer", rewinding[0]["id"], "--relay", "replayrelay",
+                                     "--wait", "5", bootstrap=broker.bootstrap, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    code, reason = await again.wait_closed(5)
+    assert code == 4001, (code, reason)
     assert live.close_code is None, "the live viewer was disturbed"
     await live.close()
