@@ -5,9 +5,10 @@ import NIOCore
 import WebM
 
 /// What Kafka still holds of each topic, read back on demand: its publisher sessions, and any of
-/// them as a WebM file. Each listing or download reads with a Kafka consumer of its own, at most
-/// ``RelayLimits/recordingReaders`` at once; the sessions found are remembered per topic, so a
-/// listing reads only what is new since the last.
+/// them as a WebM file. A listing or download holds one of at most ``RelayLimits/recordingReaders``
+/// reader slots, each with a Kafka consumer kept for the next when it is done; the sessions found
+/// are remembered per topic (``maxIndexedTopics`` at most), so a listing reads only what is new
+/// since the last.
 final class TopicArchive: Sendable {
     private let kafka: KafkaConfiguration
     private let logger: Logger
@@ -26,6 +27,9 @@ final class TopicArchive: Sendable {
     /// Recording indexes kept, and for how long (each holds a header and a few numbers per second
     /// of video).
     static let maxIndexes = 16
+    /// Topics whose sessions are remembered; past it, one of the others is forgotten (and scanned
+    /// again if asked for).
+    static let maxIndexedTopics = 1_000
     static let indexLifetimeMilliseconds: UInt64 = 300_000
 
     init(kafka: KafkaConfiguration, maxReaders: Int, logger: Logger) {
@@ -108,6 +112,10 @@ final class TopicArchive: Sendable {
         }
         let result = index
         indexes.withLock { indexes in
+            guard !result.sessions.isEmpty || indexes[topic.value] != nil else { return }  // nothing to remember
+            if indexes[topic.value] == nil, indexes.count >= Self.maxIndexedTopics, let other = indexes.keys.first {
+                indexes[other] = nil
+            }
             if (indexes[topic.value]?.nextOffset ?? -1) <= result.nextOffset { indexes[topic.value] = result }
         }
         return index.sessions
@@ -192,7 +200,7 @@ public enum RecordingError: Error, Equatable, Sendable, CustomStringConvertible 
 
     public var description: String {
         switch self {
-        case .noSuchSession(let topic, let session?): "topic \(topic) holds no session \(session) (it may have left retention)"
+        case .noSuchSession(let topic, let session?): "topic \(topic) holds no session \(session.prefix(64)) (it may have left retention)"
         case .noSuchSession(let topic, nil): "topic \(topic) holds no recorded session"
         case .noKeyframe(let topic, let session): "session \(session) of \(topic) has no keyframe left in retention to start a file at"
         case .unreadable(let why): "the recording in Kafka cannot be made into a file: \(why)"
