@@ -8,7 +8,9 @@ cameras), Chromium through Playwright. Writes into docs/ (or --out):
   with the stats overlay (glass-to-glass delay read from the displayed frames);
 - watch-paused.png: the same page after `kvb-console send pause --topic T`;
 - watch-kicked.png: the same page after `kvb-console send kick --viewer V --relay R`;
-- front-page.png: relay 2's front page, a wall of the three live previews.
+- front-page.png: relay 2's front page, a wall of the three live previews;
+- watch-rewind.png: the watch page 20 s back (`from=-20s`), with its seek bar and "back to live";
+- recordings.png: the clock topic's recordings page, one of them playing.
 
     scripts/screenshots.py KVB_SERVER KVB_CONSOLE [--out docs]
 """
@@ -112,6 +114,23 @@ def main() -> int:
                 shoot(viewer, "watch-paused.png")
                 send("resume", "--topic", clock)
                 wait_js(viewer, "kvbWatch.state === 'playing'", 10, "the page plays again", state="kvbWatch")
+
+                # Watching 20 s back, with the seek bar over what Kafka holds; then the recordings page.
+                rewound = browser.new_context(viewport=VIEWPORT).new_page()
+                rewound.add_init_script("localStorage.setItem('kvb.watch.stats', 'shown')")
+                rewound.goto(f"{relay2.url}/watch.html?topic={clock}&from=-20s")
+                wait_js(rewound, "window.kvbWatch && kvbWatch.state === 'playing' && kvbWatch.glass.status === 'measuring' "
+                        "&& kvbWatch.glass.log.length >= 90", 40, "the rewound page plays", state="kvbWatch")
+                shoot(rewound, "watch-rewind.png")
+                rewound.context.close()
+                recordings = browser.new_context(viewport=VIEWPORT).new_page()
+                recordings.goto(f"{relay2.url}/recordings.html?topic={clock}")
+                wait_js(recordings, "kvbRecordings.sessions && kvbRecordings.sessions.length > 0", 20, "the recordings are listed",
+                        state="kvbRecordings")
+                recordings.click("button.play")
+                wait_js(recordings, "document.getElementById('video').currentTime > 2", 20, "a recording plays", state="kvbRecordings")
+                shoot(recordings, "recordings.png")
+                recordings.context.close()
 
                 viewer_id = relay_id = None
                 deadline = time.monotonic() + 20

@@ -14,11 +14,14 @@ function fileUrl(session) {
 
 function duration(ms) {
   const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }
 
 function state(session) {
-  if (!session.ended) return 'live or interrupted';
+  // No end marker: still streaming if its latest chunk is recent, else its relay went away.
+  if (!session.ended) return Date.now() - session.endedAtMilliseconds < 10000 ? 'live now' : 'interrupted (no end)';
   return session.complete ? 'ended' : 'ended; its beginning has left retention';
 }
 

@@ -87,7 +87,8 @@ if (!topic) {
   $('latency').value = latency;
 
   const render = () => {
-    renderState($('state'), player.state, player.message);
+    // Watching the past, "playing" is not "live": say how far back.
+    renderState($('state'), player.state, from && player.state === 'playing' ? `from ${from}, at the pace it was recorded` : player.message);
     const stage = $('stage');
     stage.dataset.state = player.userPaused ? 'user-paused' : player.state;
     const text = overlayText(player);
