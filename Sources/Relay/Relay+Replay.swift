@@ -11,7 +11,7 @@ extension Relay {
     /// from Kafka, through sessions as they follow one another, staying that far behind. Its
     /// page goes back to live by opening an ordinary viewer. Each holds a Kafka consumer of its
     /// own: at most ``RelayLimits/replayViewers`` at once.
-    public func openReplayViewer(topic: TopicName, from milliseconds: Int64, token: String? = nil, remoteAddress: String,
+    public func openReplayViewer(topic: TopicName, from milliseconds: Int64, catchUp: Bool = false, token: String? = nil, remoteAddress: String,
                                  remoteHost: String = "", userAgent: String = "", clientID: String = "",
                                  transport: any ViewerTransport) async throws(RelayError) -> ViewerConnection {
         let now = currentMilliseconds()
@@ -44,7 +44,8 @@ extension Relay {
         let admitted = state.withLock { state -> Bool in
             guard state.replays.count < limit else { return false }
             state.replays[viewer.number] = (viewer, Task {
-                await Self.replay(topic: topic.value, from: start.offset, to: viewer, kafka: kafka, logger: logger)
+                await Self.replay(topic: topic, from: start.offset, to: viewer, speed: catchUp ? Self.catchUpSpeed : 1,
+                                  kafka: kafka, logger: logger)
             })
             return true
         }
@@ -56,10 +57,14 @@ extension Relay {
     }
 
     /// Reads `topic` from `offset` and hands each fragment to `viewer` when its time comes: as
-    /// long after the first as it was recorded after it (a pause between sessions counts as
-    /// ``replayGapMilliseconds`` at most). Ends when the viewer is closed.
-    private static func replay(topic: String, from offset: Int64, to viewer: ViewerConnection, kafka: KafkaConfiguration,
-                               logger: Logger) async {
+    /// long after the first as it was recorded after it, divided by `speed` (a pause between
+    /// sessions counts as ``replayGapMilliseconds`` at most). A viewer catching up (`speed` > 1)
+    /// is told once it has everything Kafka holds. Ends when the viewer is closed.
+    private static func replay(topic name: TopicName, from offset: Int64, to viewer: ViewerConnection, speed: Double,
+                               kafka: KafkaConfiguration, logger: Logger) async {
+        let topic = name.value
+        var toldCaughtUp = false
+        var endedLast = false
         var cache = KeyframeCache(maxBytes: 16 << 20)
         // Where the recording's clock and the wall clock line up, moved on across pauses.
         var origin: (recorded: Int64, wall: Int64)?
@@ -67,9 +72,17 @@ extension Relay {
         do {
             let reader = try await ArchiveReader.open(kafka: kafka, topic: topic, logger: logger)
             defer { reader.close() }
-            try await reader.read(from: offset, until: Int64.max, stallMilliseconds: nil) { message in
+            try await reader.read(from: offset, until: Int64.max, stallMilliseconds: nil, atEnd: {
+                // Everything Kafka holds has been read (and all before it sent): caught up when what
+                // was sent last is recent, or when the stream ended (nothing more to catch up to).
+                guard speed > 1, !toldCaughtUp, let last = lastRecorded,
+                      endedLast || currentMilliseconds() - last < Self.liveEdgeMilliseconds else { return }
+                toldCaughtUp = true
+                viewer.send(notice: ViewerNotice.caughtUp(topic: name))
+            }) { message in
                 guard !viewer.isClosed else { return false }
                 guard let fragment = StreamFragment(message) else { return true }
+                endedLast = fragment.isEnd
                 let recorded = fragment.ingestMilliseconds
                 if let last = lastRecorded, let current = origin, recorded - last > replayGapMilliseconds || recorded < last {
                     origin = (recorded, current.wall + (last - current.recorded) + replayGapMilliseconds)
@@ -77,7 +90,7 @@ extension Relay {
                 lastRecorded = recorded
                 let anchor = origin ?? (recorded, currentMilliseconds())
                 origin = anchor
-                let due = anchor.wall + (recorded - anchor.recorded)
+                let due = anchor.wall + Int64(Double(recorded - anchor.recorded) / speed)
                 let wait = due - currentMilliseconds()
                 if wait > 0 { try await Task.sleep(for: .milliseconds(wait)) }
                 let group = cache.add(fragment) ? cache.fragments : []
@@ -91,6 +104,12 @@ extension Relay {
             viewer.close(.init(code: 4503, reason: "the relay could not read the recording from Kafka; try again"))
         }
     }
+
+    /// How much faster than recorded a viewer that chose to catch up is sent the stream (its
+    /// page plays faster, up to its latency mode's highest rate, and skips ahead where it must).
+    static let catchUpSpeed = 1.5
+    /// A replay whose latest fragment sent is this recent is at the live edge.
+    static let liveEdgeMilliseconds: Int64 = 2_000
 
     /// The longest pause a replay keeps between records (between sessions, say).
     static let replayGapMilliseconds: Int64 = 1_000

@@ -247,8 +247,9 @@ final class ArchiveReader: Sendable {
     /// `visit` until it returns false. Throws when Kafka gives nothing for
     /// ``TopicArchive/stallMilliseconds``.
     /// `stallMilliseconds` nil: wait for new records for ever (a replay that reaches the live edge).
+    /// `atEnd`: called each time the reader has everything the partition holds so far.
     func read(from: Int64, until: Int64, stallMilliseconds: Int64? = TopicArchive.stallMilliseconds,
-              _ visit: (KafkaMessage) async throws -> Bool) async throws {
+              atEnd: (() -> Void)? = nil, _ visit: (KafkaMessage) async throws -> Bool) async throws {
         guard from < until else { return }
         let consumer = consumer
         let topic = topic
@@ -276,8 +277,10 @@ final class ArchiveReader: Sendable {
                     next = message.offset + 1
                     guard message.offset < until else { return }
                     guard try await visit(message) else { return }
-                case .endOfPartition(_, _, let offset) where offset >= until:
-                    return
+                case .endOfPartition(let eofTopic, _, let offset):
+                    guard eofTopic == topic else { break }
+                    if offset >= until { return }
+                    atEnd?()
                 case .error(let error, _) where error.isOffsetOutOfRange || error.isUnknownTopic:
                     throw RelayError.kafkaUnavailable(error.message)
                 default:

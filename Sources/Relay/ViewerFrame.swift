@@ -32,6 +32,8 @@ public enum ViewerNotice {
     public static func skipped(_ count: Int) -> String { #"{"type":"skipped","fragments":\#(count)}"# }
     public static func ended(session: String) -> String { #"{"type":"ended","session":"\#(jsonEscaped(session))"}"# }
     public static func paused(topic: TopicName) -> String { #"{"type":"paused","topic":"\#(topic)"}"# }
+    /// A viewer of the past that chose to catch up has reached what Kafka holds: it may go live.
+    public static func caughtUp(topic: TopicName) -> String { #"{"type":"caughtUp","topic":"\#(topic)"}"# }
     public static func resumed(topic: TopicName) -> String { #"{"type":"resumed","topic":"\#(topic)"}"# }
     /// `token`: a watch token for the new topic (when the relay requires tokens), valid as long as the old one.
     public static func switched(to topic: TopicName, token: String? = nil) -> String {

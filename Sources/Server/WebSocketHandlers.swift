@@ -163,7 +163,8 @@ struct WebSocketHandlers: Sendable {
                 guard let milliseconds = RecordingTime.parse(from, nowMilliseconds: currentMilliseconds()) else {
                     throw .nothingToReplay("from=\(from.prefix(40)) is not a time: use -30s, -2m, an ISO 8601 time or ms since the epoch")
                 }
-                viewer = try await relay.openReplayViewer(topic: topic, from: milliseconds, token: request.query("token"),
+                viewer = try await relay.openReplayViewer(topic: topic, from: milliseconds, catchUp: request.query("catchup") == "1",
+                                                          token: request.query("token"),
                                                           remoteAddress: connection.remote, remoteHost: connection.host,
                                                           userAgent: connection.userAgent, clientID: client, transport: transport)
             } else {

@@ -180,11 +180,13 @@ export class Player extends EventTarget {
    * `latency`: a key of LATENCY_MODES (`low` by default). `measureGlass`: read the clock test
    * pattern from displayed frames (off for previews, where nobody looks at the figure).
    */
-  constructor({ topic, video, token = null, latency = 'low', measureGlass = true, from = null }) {
+  constructor({ topic, video, token = null, latency = 'low', measureGlass = true, from = null, catchUp = false }) {
     super();
     this.topic = topic;
     /** Watching from an earlier time (`-30s`, ISO 8601 or epoch ms; docs/PROTOCOL.md), or live (null). */
     this.from = from;
+    /** Watching the past faster than recorded until it reaches the live edge ('caughtup' event). */
+    this.catchUp = Boolean(from && catchUp);
     this.latency = LATENCY_MODES[latency] ? latency : 'low';
     this.tuning = LATENCY_MODES[this.latency];
     this.margins = [];            // [at, media ahead of the playhead] over the last second
@@ -315,7 +317,7 @@ export class Player extends EventTarget {
 
   _connect() {
     const token = this.token ? `&token=${encodeURIComponent(this.token)}` : '';
-    const from = this.from ? `&from=${encodeURIComponent(this.from)}` : '';
+    const from = this.from ? `&from=${encodeURIComponent(this.from)}${this.catchUp ? '&catchup=1' : ''}` : '';
     const ws = new WebSocket(wsUrl(`/ws/watch/${encodeURIComponent(this.topic)}?client=${encodeURIComponent(clientId())}${token}${from}`));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
@@ -344,6 +346,11 @@ export class Player extends EventTarget {
       case 'hello':
         this.relay = m.relay || null;
         this._setState('waiting', 'connected; waiting for the stream');
+        break;
+      case 'caughtUp':
+        // The relay sent everything Kafka holds: the page goes live.
+        this._note('caught up with the live edge');
+        this.dispatchEvent(new Event('caughtup'));
         break;
       case 'waiting':
         this._setState('waiting', 'waiting for the broadcast to start');

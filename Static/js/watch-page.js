@@ -51,11 +51,20 @@ async function seekBar(topic, token, from) {
   bar.value = String(from ? Math.max(oldest, now + relative(from)) : now);
   label.textContent = from ? `watching from ${back(Number(bar.value))}` : `live · Kafka holds ${back(oldest).replace(' ago', '')}`;
   bar.hidden = false;
+  const choice = document.getElementById('catchup-choice');
+  choice.hidden = false;
+  document.getElementById('catchup').checked = new URLSearchParams(location.search).get('catchup') === '1';
   bar.addEventListener('input', () => { label.textContent = Number(bar.value) >= now - 1000 ? 'live' : `from ${back(Number(bar.value))}`; });
   bar.addEventListener('change', () => {
     const next = new URLSearchParams(location.search);
-    if (Number(bar.value) >= now - 1000) next.delete('from');
-    else next.set('from', bar.value);
+    if (Number(bar.value) >= now - 1000) {
+      next.delete('from');
+      next.delete('catchup');
+    } else {
+      next.set('from', bar.value);
+      if (document.getElementById('catchup').checked) next.set('catchup', '1');
+      else next.delete('catchup');
+    }
     location.search = next.toString();
   });
 }
@@ -81,14 +90,16 @@ if (!topic) {
   const token = params.get('token');
   const latency = params.get('latency') === 'normal' ? 'normal' : 'low';
   const from = params.get('from') || params.get('at') || null;
+  const catchUp = params.get('catchup') === '1';
   const video = $('video');
-  const player = new Player({ topic, video, token, latency, from });
+  const player = new Player({ topic, video, token, latency, from, catchUp });
   window.kvbWatch = player;
   $('latency').value = latency;
 
   const render = () => {
     // Watching the past, "playing" is not "live": say how far back.
-    renderState($('state'), player.state, from && player.state === 'playing' ? `from ${from}, at the pace it was recorded` : player.message);
+    renderState($('state'), player.state, from && player.state === 'playing'
+      ? `from ${from}, ${catchUp ? 'catching up with live' : 'at the pace it was recorded'}` : player.message);
     const stage = $('stage');
     stage.dataset.state = player.userPaused ? 'user-paused' : player.state;
     const text = overlayText(player);
@@ -113,7 +124,7 @@ if (!topic) {
     badge.title = live ? 'You are watching the live edge' : 'Jump to the live picture';
     const g = player.glassStatus();
     renderFields($('stats'), [
-      ...(from ? [['watching from', from]] : []),
+      ...(from ? [['watching from', `${from}${catchUp ? ', catching up' : ''}`]] : []),
       ['glass to glass', glassText(g, player.state === 'playing' && !player.userPaused)],
       ['buffered ahead', formatSeconds(player.delaySeconds)],
       ['latency mode', player.latency],
@@ -176,8 +187,13 @@ if (!topic) {
     const next = new URLSearchParams(location.search);
     next.delete('from');
     next.delete('at');
+    next.delete('catchup');
     location.search = next.toString();
   };
+  // Catching up: the relay sends faster than recorded (the player plays faster, up to its
+  // latency mode's highest rate, and skips ahead where it must) until it has sent everything
+  // Kafka holds; then live.
+  if (catchUp) player.addEventListener('caughtup', backToLive);
   $('live').addEventListener('click', () => (from ? backToLive() : player.goLive()));
   seekBar(topic, token, from);
   video.addEventListener('click', () => (video.paused ? player.goLive() : video.pause()));

@@ -2,6 +2,7 @@
 2 opens the watch page with `from=-30s` and the time in the frames it shows is about 30 s old
 (the clock in the picture proves where it plays from, not the page's word); the seek bar covers
 what Kafka holds; one click on "back to live" brings the live picture, a fraction of a second old.
+Rewound with "then catch up", the page plays faster until it has caught up, then goes live by itself.
 """
 
 from __future__ import annotations
@@ -54,3 +55,13 @@ def test_watch_from_thirty_seconds_back_then_back_to_live(kvb, topic, new_page):
     print(f"back to live: frames {statistics.median(live):.0f} ms old (median of {len(live)})")
     assert statistics.median(live) < 2000, statistics.median(live)
     assert "from=" not in viewer.url
+
+    # Rewinding 10 s with "then catch up": the page plays faster until the relay has sent it
+    # everything, then goes live by itself.
+    viewer.goto(f"{relay2.url}/watch.html?topic={topic}&from=-10s&catchup=1")
+    wait_js(viewer, "window.kvbWatch && kvbWatch.catchUp && kvbWatch.state === 'playing'", 20, "the page catches up")
+    opened = time.monotonic()
+    wait_js(viewer, "window.kvbWatch && !kvbWatch.from && kvbWatch.state === 'playing' && kvbWatch.glass.status === 'measuring'", 60,
+            "the page caught up and went live by itself")
+    print(f"caught up with live {time.monotonic() - opened:.1f} s after rewinding 10 s")
+    assert statistics.median(glass_for(viewer, 3)) < 2000

@@ -71,3 +71,26 @@ async def test_replay_viewers_get_the_recording_at_its_pace_within_their_limit(k
     assert code == 4001, (code, reason)
     assert live.close_code is None, "the live viewer was disturbed"
     await live.close()
+
+
+async def test_a_replay_that_catches_up_is_sent_faster_and_told_when_it_is_live(kvb, topic):
+    relay = await asyncio.to_thread(kvb.start_relay)
+    fixture = load_fixture("vp8-opus")
+    async with await Publisher.open(relay.url, topic) as publisher:
+        started = time.time()
+        await publisher.send_chunks(fixture.chunks, 0.1)
+        await publisher.wait_delivered(len(fixture.data))
+    recorded = time.time() - started
+
+    behind = await Viewer.open(relay.url, topic, query={"from": "-1m"})
+    catching = await Viewer.open(relay.url, topic, query={"from": "-1m", "catchup": "1"})
+    await wait_until(lambda: catching.notices("caughtUp"), recorded + 10, lambda: f"told it caught up: {catching.describe()}")
+    fast = catching.streams[-1]
+    assert bytes(fast.media) == fixture.data[fixture.keyframe_cluster_offsets[0]:], "the catching-up replay is the recording"
+    spread = fast.frames[-1][0] - fast.frames[0][0]
+    print(f"catching up: the {recorded:.2f} s recording sent in {spread:.2f} s, then caughtUp")
+    assert spread < recorded * 0.85, f"not faster than recorded: {spread:.2f} s for {recorded:.2f} s"
+    await wait_until(lambda: behind.streams and behind.streams[-1].ended, recorded + 10, "the other replay ends too")
+    assert not behind.notices("caughtUp"), "a replay that stays behind is not told to go live"
+    for viewer in (behind, catching):
+        await viewer.close()
