@@ -24,15 +24,11 @@ extension Relay {
         do {
             let reader = try await ArchiveReader.open(kafka: kafka, topic: topic.value, logger: logger)
             defer { reader.close() }
-            guard let marks = try await reader.watermarks(), marks.high > marks.low else {
-                throw RelayError.nothingToReplay("topic \(topic) holds nothing to watch from that time")
-            }
-            let found = try await reader.offset(atTime: milliseconds, marks: marks)
-            guard let join = try await reader.joinPoint(before: min(found.offset, marks.high - 1), milliseconds: milliseconds, low: marks.low) else {
+            guard let marks = try await reader.watermarks(), let found = try await reader.start(at: milliseconds, marks: marks) else {
                 throw RelayError.nothingToReplay("topic \(topic) holds no keyframe at or before that time")
             }
-            start = join
-            logger.info("replaying \(topic) for \(viewer.id) from offset \(join.offset)",
+            start = (found.offset, found.session)
+            logger.info("replaying \(topic) for \(viewer.id) from offset \(found.offset)",
                         metadata: ["from": "\(milliseconds)", "search": "\(found.method.rawValue)"])
         } catch let error as RelayError {
             throw error

@@ -40,7 +40,7 @@ final class TopicArchive: Sendable {
 
     /// The sessions `topic` still holds, oldest first.
     func sessions(of topic: TopicName) async throws -> [RecordedSession] {
-        try await withReader(topic) { reader in try await self.sessions(of: topic, using: reader) }
+        try await withReader(topic) { reader in try await self.sessions(of: topic, using: reader).sessions }
     }
 
     /// A download of `session` of `topic` (its latest session when nil), or of the time from
@@ -50,20 +50,17 @@ final class TopicArchive: Sendable {
         let slot = try acquire()
         do {
             let reader = try await slot.reader(for: topic.value)
-            let sessions = try await self.sessions(of: topic, using: reader)
+            let (sessions, marks) = try await self.sessions(of: topic, using: reader)
             var chosen: RecordedSession
             var start: Int64
             var method: TimeSearchMethod?
             if let from {
-                guard let marks = try await reader.watermarks() else { throw RecordingError.noSuchSession(topic: topic.value, session: nil) }
-                let found = try await reader.offset(atTime: from, marks: marks)
-                method = found.method
-                guard marks.high > marks.low,
-                      let join = try await reader.joinPoint(before: min(found.offset, marks.high - 1), milliseconds: from, low: marks.low),
-                      let playing = sessions.last(where: { $0.id == join.session })
+                guard let marks, let found = try await reader.start(at: from, marks: marks),
+                      let playing = sessions.last(where: { $0.id == found.session })
                 else { throw RecordingError.noSuchSession(topic: topic.value, session: nil) }
+                method = found.method
                 chosen = playing
-                start = join.offset
+                start = found.offset
             } else {
                 guard let named = session.map({ id in sessions.last { $0.id == id } }) ?? sessions.last else {
                     throw RecordingError.noSuchSession(topic: topic.value, session: session)
@@ -72,7 +69,7 @@ final class TopicArchive: Sendable {
                 start = named.firstOffset
             }
             var end = chosen.lastOffset + 1
-            if let to, let marks = try await reader.watermarks() {
+            if let to, let marks {
                 let found = try await reader.offset(atTime: to, marks: marks)
                 method = method ?? found.method
                 end = min(end, max(start + 1, found.offset))
@@ -102,8 +99,10 @@ final class TopicArchive: Sendable {
         }
     }
 
-    private func sessions(of topic: TopicName, using reader: ArchiveReader) async throws -> [RecordedSession] {
-        guard let marks = try await reader.watermarks() else { return [] }
+    /// The sessions, and the watermarks they were read up to (nil: the cluster does not know the topic).
+    private func sessions(of topic: TopicName, using reader: ArchiveReader) async throws
+        -> (sessions: [RecordedSession], marks: KafkaWatermarks?) {
+        guard let marks = try await reader.watermarks() else { return ([], nil) }
         var index = indexes.withLock { $0[topic.value] } ?? SessionIndex()
         index.retain(from: marks.low)
         try await reader.read(from: index.nextOffset, until: marks.high) { message in
@@ -118,7 +117,7 @@ final class TopicArchive: Sendable {
             }
             if (indexes[topic.value]?.nextOffset ?? -1) <= result.nextOffset { indexes[topic.value] = result }
         }
-        return index.sessions
+        return (index.sessions, marks)
     }
 
     private func withReader<T: Sendable>(_ topic: TopicName, _ body: @Sendable (ArchiveReader) async throws -> T) async throws -> T {
@@ -368,6 +367,18 @@ extension ArchiveReader {
             if from == low || window >= Self.maxLookBack { return nil }
             window *= 4
         }
+    }
+
+    /// Where a recording from `milliseconds` starts: the latest join point at or before that time
+    /// (the record to read from, and its session), and how the time was found. Nil when the topic
+    /// holds nothing there. `marks`: the topic's watermarks.
+    func start(at milliseconds: Int64, marks: KafkaWatermarks) async throws
+        -> (offset: Int64, session: String, method: TimeSearchMethod)? {
+        guard marks.high > marks.low else { return nil }
+        let found = try await offset(atTime: milliseconds, marks: marks)
+        guard let join = try await joinPoint(before: min(found.offset, marks.high - 1), milliseconds: milliseconds, low: marks.low)
+        else { return nil }
+        return (join.offset, join.session, found.method)
     }
 
     /// Records looked back for a join point (about five minutes of a stream at 14 records a second).
