@@ -18,7 +18,8 @@ extension Relay {
         let tokenExpiry = try settings.access.checkWatch(topic: topic, token: token, nowSeconds: now / 1000)
         let limit = settings.limits.replayViewers
         let viewer = try openViewerLocked(topic: topic, now: now, remoteAddress: remoteAddress, remoteHost: remoteHost,
-                                          userAgent: userAgent, clientID: clientID, tokenExpiry: tokenExpiry, transport: transport)
+                                          userAgent: userAgent, clientID: clientID, tokenExpiry: tokenExpiry, watchesThePast: true,
+                                          transport: transport)
         // Find where to start before taking a place: a search reads a few records.
         let start: (offset: Int64, session: String)
         do {

@@ -25,7 +25,8 @@ extension Relay {
 
     /// The checks made under the relay's lock (bans, the relay's viewer limit) and the new viewer.
     func openViewerLocked(topic: TopicName, now: Int64, remoteAddress: String, remoteHost: String, userAgent: String,
-                                  clientID: String, tokenExpiry: Int64?, transport: any ViewerTransport) throws(RelayError) -> ViewerConnection {
+                          clientID: String, tokenExpiry: Int64?, watchesThePast: Bool = false,
+                          transport: any ViewerTransport) throws(RelayError) -> ViewerConnection {
         let limits = settings.limits
         return try state.withLock { (state) throws(RelayError) -> ViewerConnection in
             guard !state.shuttingDown else { throw .shuttingDown }
@@ -41,7 +42,7 @@ extension Relay {
             return ViewerConnection(number: state.nextViewerNumber, id: "v-" + randomSessionSuffix(), topic: topic,
                                     remoteAddress: remoteAddress, remoteHost: remoteHost, userAgent: userAgent, clientID: clientID,
                                     connectedAtMilliseconds: now, watchTokenExpiresAt: tokenExpiry, maxQueuedBytes: settings.viewerQueueBytes,
-                                    transport: transport)
+                                    watchesThePast: watchesThePast, transport: transport)
         }
     }
 
@@ -123,7 +124,7 @@ extension Relay {
     public func viewerReported(_ viewer: ViewerConnection, liveDelayMilliseconds: Int64?, state: String?, glassMilliseconds: [Int64]) {
         viewer.report(liveDelayMilliseconds: liveDelayMilliseconds, state: state, glassMilliseconds: glassMilliseconds)
         // A viewer watching the past is behind on purpose: its figures are not the stream's.
-        guard !glassMilliseconds.isEmpty, !self.state.withLock({ $0.replays[viewer.number] != nil }) else { return }
+        guard !glassMilliseconds.isEmpty, !viewer.watchesThePast else { return }
         let topic = viewer.topic.value
         for sample in glassMilliseconds { metrics.recordLatency(topic: topic, stage: .glass, milliseconds: sample) }
     }

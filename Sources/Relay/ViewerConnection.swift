@@ -49,9 +49,14 @@ public final class ViewerConnection: Sendable {
 
     private let inner: Locked<Inner>
 
+    /// Watching from an earlier time (`?from=`): behind on purpose, fed by its own reader.
+    public let watchesThePast: Bool
+
     init(number: UInt64, id: String, topic: TopicName, remoteAddress: String, remoteHost: String, userAgent: String, clientID: String,
-         connectedAtMilliseconds: Int64, watchTokenExpiresAt: Int64? = nil, maxQueuedBytes: Int, transport: any ViewerTransport) {
+         connectedAtMilliseconds: Int64, watchTokenExpiresAt: Int64? = nil, maxQueuedBytes: Int, watchesThePast: Bool = false,
+         transport: any ViewerTransport) {
         self.watchTokenExpiresAt = watchTokenExpiresAt
+        self.watchesThePast = watchesThePast
         self.number = number
         self.id = id
         self.remoteAddress = remoteAddress
