@@ -8,6 +8,7 @@ operator console shows the glass stage of that stream.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -39,15 +40,17 @@ def test_glass_to_glass_across_two_relays_and_in_the_console(kvb, topic, new_pag
         tmux.keys("4")
 
         def glass_cell(lines):
+            # The GLASS p50 column is right-aligned under its header: read the row there, not by
+            # counting words (a "60 ms" cell is two words).
             header = next((line for line in lines if "GLASS p50" in line), None)
             if header is None:
                 return None
+            end = header.index("GLASS p50") + len("GLASS p50")
             for line in lines:
                 if relay2.name in line and topic in line:
-                    cells = line.split()
-                    # RELAY TOPIC LAG AGE ACK CONS WRITE GLASS RECENT: glass is the 8th cell, in ms
-                    if len(cells) >= 8 and cells[7].endswith("ms"):
-                        return line
+                    cell = line[end - 9:end].strip()
+                    if re.fullmatch(r"\d+(\.\d+)? (ms|s)", cell):
+                        return f"{cell!r} in {line.strip()}"
             return None
 
         console_saw["row"] = tmux.wait_screen(glass_cell, 20, "a glass p50 for the topic on relay 2")
