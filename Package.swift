@@ -93,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "Server",
             dependencies: [
-                "Kafka", "Relay", "WebM", "Trust",
+                "Kafka", "Relay", "WebM", "Trust", "ControlPlane",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -139,7 +139,7 @@ let package = Package(
         ),
         .testTarget(name: "WebMTests", dependencies: ["WebM"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: swiftSettings),
-        .testTarget(name: "RelayTests", dependencies: ["Kafka", "Relay", "WebM"], swiftSettings: swiftSettings),
+        .testTarget(name: "RelayTests", dependencies: ["Kafka", "Relay", "WebM", "ControlPlane"], swiftSettings: swiftSettings),
         .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator"], swiftSettings: swiftSettings),
         .testTarget(name: "TrustTests", dependencies: ["Trust"], swiftSettings: swiftSettings),
         .testTarget(name: "ConsoleUITests", dependencies: ["ConsoleUI", "ControlPlane"], resources: [.copy("FuzzRegressions")], swiftSettings: swiftSettings),

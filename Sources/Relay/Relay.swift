@@ -35,6 +35,8 @@ public final class Relay: Sendable {
     let reader: TopicReader
     /// What Kafka still holds of each topic: sessions and downloads.
     let archive: TopicArchive
+    /// The sessions every stream topic holds, for `GET /api/recordings`.
+    let catalog: RecordingCatalog
     /// Drains and times out viewers' sockets.
     let sweeper = ViewerSweeper()
 
@@ -127,7 +129,12 @@ public final class Relay: Sendable {
             return local.union(remote)
         }
         self.provisioner = TopicProvisioner(admin: admin, settings: settings.topics, logger: logger, create: createTopic)
-        self.archive = TopicArchive(kafka: kafka, maxReaders: settings.limits.recordingReaders, logger: logger)
+        let archive = TopicArchive(kafka: kafka, maxReaders: settings.limits.recordingReaders, logger: logger)
+        self.archive = archive
+        let clusterTopics = self.clusterTopics
+        self.catalog = RecordingCatalog(archive: archive) {
+            await runBlocking { clusterTopics.names().map(RecordingCatalog.streamTopics) }
+        }
         health.start()
         reader.start()
         sweeper.start(stallMilliseconds: Int64(settings.limits.stalledViewerSeconds) * 1000) {

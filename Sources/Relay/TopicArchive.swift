@@ -1,3 +1,4 @@
+import ControlPlane
 import Foundation
 import Kafka
 import Logging
@@ -17,6 +18,8 @@ final class TopicArchive: Sendable {
     /// Consumers of slots given back, for the next slots.
     private let idleConsumers = Locked<[KafkaConsumer]>([])
     private let indexes = Locked<[String: SessionIndex]>([:])
+    /// Topics found to hold other applications' records, with when (uptime ms).
+    private let foreignTopics = Locked<[String: UInt64]>([:])
     /// Recordings indexed lately (a player asks for several ranges of one file), by session and extent.
     private let recordingIndexes = Locked<[String: (index: RecordingIndex, at: UInt64)]>([:])
 
@@ -31,6 +34,9 @@ final class TopicArchive: Sendable {
     /// again if asked for).
     static let maxIndexedTopics = 1_000
     static let indexLifetimeMilliseconds: UInt64 = 300_000
+    /// How long a topic found to hold another application's records is left out of surveys (it
+    /// may be deleted and made again for a stream).
+    static let foreignRecheckMilliseconds: UInt64 = 600_000
 
     init(kafka: KafkaConfiguration, maxReaders: Int, logger: Logger) {
         self.kafka = kafka
@@ -102,12 +108,22 @@ final class TopicArchive: Sendable {
     /// The sessions, and the watermarks they were read up to (nil: the cluster does not know the topic).
     private func sessions(of topic: TopicName, using reader: ArchiveReader) async throws
         -> (sessions: [RecordedSession], marks: KafkaWatermarks?) {
-        guard let marks = try await reader.watermarks() else { return ([], nil) }
+        let (index, marks) = try await update(topic, using: reader, until: nil)
+        return (index.sessions, marks)
+    }
+
+    /// Reads what `topic` holds beyond its remembered index, until `deadline` (uptime ns; nil:
+    /// to the end), and remembers the index. Nil watermarks: the cluster does not know the topic.
+    private func update(_ topic: TopicName, using reader: ArchiveReader, until deadline: UInt64?) async throws
+        -> (index: SessionIndex, marks: KafkaWatermarks?) {
+        guard let marks = try await reader.watermarks() else { return (SessionIndex(), nil) }
         var index = indexes.withLock { $0[topic.value] } ?? SessionIndex()
         index.retain(from: marks.low)
         try await reader.read(from: index.nextOffset, until: marks.high) { message in
             index.add(StreamFragment(message), offset: message.offset, size: message.value.count)
-            return true
+            // Another application's topic is not read further.
+            guard !index.isForeign else { return false }
+            return deadline.map { DispatchTime.now().uptimeNanoseconds < $0 } ?? true
         }
         let result = index
         indexes.withLock { indexes in
@@ -117,7 +133,44 @@ final class TopicArchive: Sendable {
             }
             if (indexes[topic.value]?.nextOffset ?? -1) <= result.nextOffset { indexes[topic.value] = result }
         }
-        return (index.sessions, marks)
+        return (result, marks)
+    }
+
+    /// What a survey of many topics found.
+    struct Survey: Sendable {
+        /// The sessions of each topic that holds kvb streams.
+        var sessions: [String: [RecordedSession]] = [:]
+        /// Topics not read to their end by the deadline.
+        var pending: [String] = []
+    }
+
+    /// Brings the sessions of every topic in `topics` up to date on one reader slot, reading
+    /// until `deadline` (uptime ns): what is left waits for the next survey, which goes on from
+    /// there. Topics that turn out to hold other applications' records are left out, and not
+    /// read again for ``foreignRecheckMilliseconds``.
+    func survey(_ topics: [TopicName], until deadline: UInt64) async throws -> Survey {
+        let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
+        let skipped = foreignTopics.withLock { foreign in
+            foreign = foreign.filter { now - $0.value < Self.foreignRecheckMilliseconds }
+            return Set(foreign.keys)
+        }
+        let slot = try acquire()
+        defer { slot.release() }
+        var survey = Survey()
+        for topic in topics where !skipped.contains(topic.value) {
+            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+                survey.pending.append(topic.value)
+                continue
+            }
+            let (index, marks) = try await update(topic, using: try await slot.reader(for: topic.value), until: deadline)
+            if index.isForeign {
+                foreignTopics.withLock { $0[topic.value] = now }
+                continue
+            }
+            if let marks, index.nextOffset < marks.high { survey.pending.append(topic.value) }
+            if marks != nil, index.streamRecords > 0 || !index.sessions.isEmpty { survey.sessions[topic.value] = index.sessions }
+        }
+        return survey
     }
 
     private func withReader<T: Sendable>(_ topic: TopicName, _ body: @Sendable (ArchiveReader) async throws -> T) async throws -> T {

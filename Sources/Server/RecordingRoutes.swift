@@ -1,3 +1,4 @@
+import ControlPlane
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -6,8 +7,9 @@ import Logging
 import NIOCore
 import Relay
 
-/// `GET /api/topics/{topic}/sessions` and `GET /api/topics/{topic}/recording.webm?session=S`:
-/// what Kafka still holds of a topic, as a list of sessions and as files (docs/PROTOCOL.md).
+/// `GET /api/recordings`, `GET /api/topics/{topic}/sessions` and
+/// `GET /api/topics/{topic}/recording.webm?session=S`: what Kafka still holds, as lists of
+/// sessions and as files (docs/PROTOCOL.md).
 enum RecordingRoutes {
     /// The sessions document.
     struct Sessions: Encodable {
@@ -25,6 +27,9 @@ enum RecordingRoutes {
     /// search over the records' headers), for operators and tests.
     static let timeSearchHeader = HTTPFields.Element.Name("Kvb-Time-Search")
 
+    /// Sessions `GET /api/recordings` gives when no `limit` is asked for.
+    static let defaultListLimit = 100
+
     static func add(to router: Router<RelayRequestContext>, relay: Relay, embedded: Bool, logger: Logger) {
         let topics = relay.settings.topics
         let retentionBytes: Int64? = embedded ? EmbeddedKafkaCluster.retainedBytesPerPartition
@@ -36,6 +41,25 @@ enum RecordingRoutes {
         let retention = embedded ? "the embedded Kafka cluster keeps the newest 5 MiB of each stream"
             : limits.isEmpty ? "topics this relay creates keep everything"
             : "topics this relay creates keep " + limits.joined(separator: " and ") + " of each stream"
+        router.get("/api/recordings") { request, _ -> Response in
+            let limit: Int
+            switch request.uri.queryParameters["limit"].map(String.init) {
+            case nil:
+                limit = defaultListLimit
+            case let text?:
+                guard let number = Int(text), (1...RecordingCatalog.maxLimit).contains(number) else {
+                    Rejections.count(reason: "bad_limit")
+                    throw HTTPError(.badRequest, message: "limit=\(text.prefix(20)) is not a number from 1 to \(RecordingCatalog.maxLimit)")
+                }
+                limit = number
+            }
+            do {
+                return try Response.json(try await relay.recordingList(limit: limit))
+            } catch {
+                throw refusal(error)
+            }
+        }
+
         router.get("/api/topics/:topic/sessions") { request, context -> Response in
             do {
                 let topic = try TopicName(context.parameters.get("topic") ?? "")

@@ -1,3 +1,4 @@
+import ControlPlane
 import NIOCore
 import Testing
 @testable import Relay
@@ -67,6 +68,33 @@ struct RecordingTests {
         index.retain(from: 64)
         #expect(index.sessions.map(\.id) == ["b"])
         #expect(index.sessions[0].complete)
+    }
+
+    @Test func aTopicOfOtherRecordsIsForeignAfterAFew() {
+        var other = SessionIndex()
+        for offset in 0..<(SessionIndex.foreignAfter - 1) { other.add(nil, offset: offset, size: 10) }
+        #expect(!other.isForeign, "too few records to say")
+        other.add(nil, offset: SessionIndex.foreignAfter, size: 10)
+        #expect(other.isForeign)
+
+        var mixed = SessionIndex()
+        mixed.add(Fragments.delta("a", 0), offset: 0, size: 10)
+        for offset in 1...40 { mixed.add(nil, offset: Int64(offset), size: 10) }
+        #expect(!mixed.isForeign, "a stream topic with stray records is still a stream topic")
+    }
+
+    @Test func theRecordingListIsNewestFirstAcrossTopics() {
+        func session(_ id: String, at start: Int64) -> RecordedSession {
+            RecordedSession(id: id, relay: "r", startedAtMilliseconds: start, endedAtMilliseconds: start + 10, bytes: 1,
+                            records: 1, firstOffset: 0, lastOffset: 0, ended: true, complete: true)
+        }
+        let sessions = ["x": [session("x1", at: 100), session("x2", at: 300)], "y": [session("y1", at: 200), session("y2", at: 300)]]
+        let list = RecordingList(sessions: sessions, limit: 3, pendingTopics: ["z", "a"], madeAtMilliseconds: 5)
+        #expect(list.recordings.map(\.session.id) == ["x2", "y2", "y1"], "ties by topic")
+        #expect(list.recordings.map(\.topic) == ["x", "y", "y"])
+        #expect(list.total == 4 && list.topics == 2 && list.pendingTopics == ["a", "z"])
+        #expect(RecordingList(sessions: sessions, limit: 0, pendingTopics: [], madeAtMilliseconds: 5).recordings.isEmpty)
+        #expect(RecordingCatalog.streamTopics(["b", "kvb.status", "a", "__bad", "kvb.control"]).map(\.value) == ["a", "b"])
     }
 }
 

@@ -220,3 +220,49 @@ async def test_a_time_range_downloads_from_the_keyframe_before_it(kvb, topic, tm
         assert status == 400, (query, status, body)
     _, metrics = await asyncio.to_thread(http_get, relay.url + "/metrics")
     assert re.search(rb'kvb_rejected_total\{reason="bad_recording_time"\} 3\b', metrics), metrics[-600:]
+
+
+async def test_recordings_of_every_topic_newest_first(kvb, topic):
+    """`GET /api/recordings`: the sessions of every stream topic of the cluster, newest first, as
+    the front page lists them; another application's topic is not one of them."""
+    from kvbharness.kafka import produce
+    relay = await asyncio.to_thread(kvb.start_relay)
+    fixture = load_fixture("vp8-opus")
+    older = await publish(relay.url, topic, fixture.chunks, interval=0)
+    await asyncio.sleep(0.05)
+    newer = await publish(relay.url, f"{topic}-b", fixture.chunks, interval=0)
+    foreign = f"{topic}-other"
+    await asyncio.to_thread(produce, kvb.shared_bootstrap or relay.bootstrap, foreign, [b"not video %d" % i for i in range(40)])
+
+    # One listing reads for at most 2 s; what it leaves (other tests' topics on the shared
+    # cluster) is pending, and the next goes on from there.
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/recordings")
+        assert status == 200, body
+        listing = json.loads(body)
+        if not listing["pendingTopics"]:
+            break
+        assert asyncio.get_running_loop().time() < deadline, f"still pending: {listing['pendingTopics']}"
+        await asyncio.sleep(1)
+    ours = [(r["topic"], r["session"]["id"]) for r in listing["recordings"] if r["topic"].startswith(topic)]
+    print(json.dumps(listing, indent=1)[:1500])
+    assert ours == [(f"{topic}-b", newer), (topic, older)], ours
+    for recording in listing["recordings"]:
+        session = recording["session"]
+        assert session["ended"] and session["complete"] and session["bytes"] > 0 and session["relay"], session
+    assert all(r["topic"] != foreign for r in listing["recordings"])
+
+    # The newest one only; the total says how many there are.
+    status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/recordings?limit=1")
+    one = json.loads(body)
+    assert status == 200 and len(one["recordings"]) == 1 and one["total"] >= 2, one
+    assert one["recordings"][0]["session"]["startedAtMilliseconds"] >= \
+        max(r["session"]["startedAtMilliseconds"] for r in listing["recordings"])
+
+    # A limit that is not one: 400 with the reason, counted.
+    for bad in ("0", "abc", "1001"):
+        status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/recordings?limit={bad}")
+        assert status == 400 and b"limit" in body, (bad, status, body)
+    _, metrics = await asyncio.to_thread(http_get, relay.url + "/metrics")
+    assert re.search(rb'kvb_rejected_total\{reason="bad_limit"\} 3\b', metrics), metrics[-600:]
