@@ -1,6 +1,7 @@
 import Relay
 
-/// The relay's front page: a wall of the fleet's live topics, and the other topics with links.
+/// The relay's front page: a wall of the fleet's live topics, the newest sessions Kafka holds
+/// (filled in by the script from `/api/recordings`), and the other topics with links.
 enum IndexPage {
     /// The page as served: live topics as tiles (the script turns each into a muted live
     /// preview and keeps the wall current from `/api/topics`), then every other topic.
@@ -38,6 +39,11 @@ enum IndexPage {
             \(tiles)
             </section>
             <p id="wall-empty" class="muted"\(live.isEmpty ? "" : " hidden")>Nothing is live right now. Streams appear here as they start.</p>
+            <h2>Recorded in Kafka</h2>
+            <p id="recordings-note" class="muted" role="status">Reading what Kafka holds…</p>
+            <table class="topics recordings" id="recordings-table" hidden><thead><tr><th>started</th><th>topic</th>\
+            <th>length</th><th>size</th><th>relay</th><th>state</th><th></th></tr></thead>
+            <tbody id="recordings"></tbody></table>
             <h2>Other topics</h2>
             <table class="topics"><thead><tr><th>topic</th><th>state</th><th>viewers</th><th>fragments</th><th></th></tr></thead>
             <tbody id="idle-topics">

@@ -1,29 +1,12 @@
 // recordings.html?topic=NAME[&token=…]: the sessions Kafka still holds of a topic, each to play
 // in the page or download as a WebM file (GET /api/topics/NAME/sessions and …/recording.webm).
-import { formatBytes, topicFromQuery } from './util.js';
+import { describeSession, formatBytes, formatDuration as duration, recordingUrl, topicFromQuery } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const topic = topicFromQuery();
 const token = new URLSearchParams(location.search).get('token');
 
-function fileUrl(session) {
-  const query = new URLSearchParams({ session: session.id });
-  if (token) query.set('token', token);
-  return `/api/topics/${encodeURIComponent(topic)}/recording.webm?${query}`;
-}
-
-function duration(ms) {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
-}
-
-function state(session) {
-  // No end marker: still streaming if its latest chunk is recent, else its relay went away.
-  if (!session.ended) return Date.now() - session.endedAtMilliseconds < 10000 ? 'live now' : 'interrupted (no end)';
-  return session.complete ? 'ended' : 'ended; its beginning has left retention';
-}
+function fileUrl(session) { return recordingUrl(topic, session, token); }
 
 function play(session) {
   $('player').hidden = false;
@@ -71,7 +54,7 @@ async function load() {
     const tr = document.createElement('tr');
     tr.dataset.session = s.id;
     const cells = [new Date(s.startedAtMilliseconds).toLocaleString(), duration(s.durationMilliseconds), formatBytes(s.bytes),
-      s.relay, state(s)];
+      s.relay, describeSession(s)];
     for (const text of cells) {
       const td = document.createElement('td');
       td.textContent = text;

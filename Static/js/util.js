@@ -69,6 +69,28 @@ export function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
+/** A length of time for people: "42 s", "3 min 05 s", "2 h 07 min". */
+export function formatDuration(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** What became of a recorded session (an entry of /api/topics/T/sessions or /api/recordings). */
+export function describeSession(session) {
+  // No end marker: still streaming if its latest chunk is recent, else its relay went away.
+  if (!session.ended) return Date.now() - session.endedAtMilliseconds < 10000 ? 'live now' : 'interrupted (no end)';
+  return session.complete ? 'ended' : 'ended; its beginning has left retention';
+}
+
+/** The file of a recorded session of `topic`. */
+export function recordingUrl(topic, session, token) {
+  const query = new URLSearchParams({ session: session.id });
+  if (token) query.set('token', token);
+  return `/api/topics/${encodeURIComponent(topic)}/recording.webm?${query}`;
+}
+
 export function formatSeconds(s) {
   return s == null || !Number.isFinite(s) ? '–' : `${s.toFixed(2)} s`;
 }

@@ -2,6 +2,7 @@
 // reads the fleet's status documents) as a small muted live player with its viewer count, linked
 // to its watch page. Tiles come and go as streams start and end.
 import { Player } from './player.js';
+import { describeSession, formatBytes, formatDuration, recordingUrl } from './util.js';
 
 const POLL_MS = 2000;
 const MAX_PREVIEWS = 12;   // live players at once; further live topics get a tile without video
@@ -50,6 +51,7 @@ function removeTile(topic) {
   const tile = tiles.get(topic);
   if (!tile) return;
   tiles.delete(topic);
+  soonRefreshRecordings();  // the stream that ended is a recording now
   if (tile.player) tile.player.stop();
   tile.element.remove();
   empty.hidden = tiles.size > 0;
@@ -103,6 +105,7 @@ async function refresh() {
       const element = wall.querySelector(`.tile[data-topic="${CSS.escape(t.name)}"]`) || makeTile(t.name);
       tile = startPreview(t.name, element);
       tiles.set(t.name, tile);
+      soonRefreshRecordings();
     }
     // The preview is a viewer too (of this relay, counted at once): leave it out.
     const own = tile.player && tile.player.ws ? 1 : 0;
@@ -131,3 +134,74 @@ window.kvbWall = {
 
 refresh();
 setInterval(refresh, POLL_MS);
+
+// The newest sessions Kafka holds across every topic (GET /api/recordings), each to watch from
+// its start or download. Refreshed less often than the wall: a listing reads Kafka.
+const RECORDINGS_POLL_MS = 10000;
+const RECORDINGS_SHOWN = 20;
+const recordingsTable = document.getElementById('recordings-table');
+const recordingsBody = document.getElementById('recordings');
+const recordingsNote = document.getElementById('recordings-note');
+
+function recordingRow({ topic, session }) {
+  const tr = document.createElement('tr');
+  tr.dataset.topic = topic;
+  tr.dataset.session = session.id;
+  const started = new Date(session.startedAtMilliseconds);
+  const topicLink = document.createElement('a');
+  topicLink.href = `/recordings.html?topic=${encodeURIComponent(topic)}`;
+  topicLink.textContent = topic;
+  const cells = [started.toLocaleString(), topicLink, formatDuration(session.durationMilliseconds), formatBytes(session.bytes),
+    session.relay, describeSession(session)];
+  for (const cell of cells) {
+    const td = document.createElement('td');
+    td.append(cell);
+    tr.append(td);
+  }
+  const watch = document.createElement('a');
+  watch.className = 'watch-from-start';
+  watch.href = `/watch.html?topic=${encodeURIComponent(topic)}&at=${encodeURIComponent(started.toISOString())}`;
+  watch.textContent = 'watch from its start';
+  const download = document.createElement('a');
+  download.className = 'download';
+  download.href = recordingUrl(topic, session);
+  download.textContent = 'download';
+  const actions = document.createElement('td');
+  actions.append(watch, ' · ', download);
+  tr.append(actions);
+  return tr;
+}
+
+async function refreshRecordings() {
+  let list;
+  try {
+    const response = await fetch(`/api/recordings?limit=${RECORDINGS_SHOWN}`, { cache: 'no-store' });
+    list = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(list.error ? list.error.message : `HTTP ${response.status}`);
+  } catch (e) {
+    recordingsNote.textContent = `Cannot list the recordings: ${e.message}`;
+    return;
+  }
+  const recordings = list.recordings || [];
+  window.kvbWall.recordings = recordings;
+  recordingsBody.replaceChildren(...recordings.map(recordingRow));
+  recordingsTable.hidden = recordings.length === 0;
+  const notes = [];
+  if (!recordings.length) notes.push('Kafka holds no broadcast right now.');
+  else if (list.total > recordings.length) notes.push(`The newest ${recordings.length} of ${list.total}; each topic's recordings page lists all of its own.`);
+  else notes.push(`${list.total} broadcast${list.total === 1 ? '' : 's'} that Kafka still holds, newest first.`);
+  const pending = (list.pendingTopics || []).length;
+  if (pending) notes.push(`Still reading ${pending} topic${pending === 1 ? '' : 's'}…`);
+  recordingsNote.textContent = notes.join(' ');
+}
+
+let soon = null;
+/** A stream started or ended: list the recordings again shortly, not at the next poll. */
+function soonRefreshRecordings() {
+  if (soon) return;
+  soon = setTimeout(() => { soon = null; refreshRecordings(); }, 1000);
+}
+
+window.kvbWall.recordings = null;
+refreshRecordings();
+setInterval(refreshRecordings, RECORDINGS_POLL_MS);

@@ -57,3 +57,24 @@ def test_the_front_page_shows_every_live_stream_of_the_fleet(kvb, topic, new_pag
     remaining = {t["topic"]: t for t in wall(front)}
     for name in (topics[0], topics[2]):
         assert name in remaining and remaining[name]["state"] == "playing", remaining
+
+    # ...and is listed under "Recorded in Kafka" as ended, with its relay, its length, and links
+    # to watch it from its start and to download it (a WebM file).
+    wait_js(front, f"(kvbWall.recordings || []).some(r => r.topic === '{topics[1]}' && r.session.ended)", TILE_TIMEOUT,
+            f"the broadcast of {topics[1]} listed as a recording", state="kvbWall")
+    row = front.locator(f"#recordings tr[data-topic='{topics[1]}']")
+    assert row.count() == 1, front.inner_html("#recordings")
+    cells = row.locator("td").all_inner_texts()
+    print(f"recording row: {cells}")
+    assert cells[1] == topics[1] and cells[4] == relay1.name and cells[5] == "ended", cells
+    assert cells[2].endswith(" s") or "min" in cells[2], cells
+    live = {r["topic"]: r["session"] for r in front.evaluate("kvbWall.recordings")}
+    for name in (topics[0], topics[2]):
+        assert name in live and not live[name]["ended"], live.get(name)
+    assert front.locator(f"#recordings tr[data-topic='{topics[0]}'] td").nth(5).inner_text() == "live now"
+    watch = row.locator("a.watch-from-start").get_attribute("href")
+    assert watch.startswith(f"/watch.html?topic={topics[1]}&at="), watch
+    download = row.locator("a.download").get_attribute("href")
+    response = front.request.get(relay2.url + download)
+    assert response.status == 200 and response.headers["content-type"] == "video/webm", response.status
+    assert response.body()[:4] == bytes([0x1A, 0x45, 0xDF, 0xA3]), "not a WebM file"
