@@ -107,11 +107,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The `kvb-console` executable: the operator console in ncurses, over Kafka.
+        // The `kvb-console` executable: the operator console in ncurses, over Kafka (the control
+        // plane, and the media topics read back as recordings with the relay's archive).
         .executableTarget(
             name: "Console",
             dependencies: [
-                "CNcurses", "ConsoleUI", "ControlPlane", "ControlLink", "Kafka", "Trust",
+                "CNcurses", "ConsoleUI", "ControlPlane", "ControlLink", "Kafka", "Relay", "Trust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -54,6 +54,7 @@ struct InteractiveCommand: ParsableCommand {
         let logger = kafka.makeLogger()
         let link = try FleetLink(configuration: configuration, operatorKey: try kafka.operatorKey(), logger: logger)
         link.start()
+        let recordings = try RecordingsLink(configuration: configuration, logger: logger)
 
         signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
@@ -62,6 +63,7 @@ struct InteractiveCommand: ParsableCommand {
         let terminal = Terminal()
         defer {
             terminal.restore()
+            recordings.stop()
             link.stop()
         }
         // Command ids must be unique across consoles (relays refuse a repeated id as a replay).
@@ -71,6 +73,8 @@ struct InteractiveCommand: ParsableCommand {
         while !stopRequested.load(ordering: .relaxed), !terminal.isGone {
             let now = FleetLink.now()
             var snapshot = link.take(nowMilliseconds: now)
+            if state.view == .recordings || state.view == .topics && state.mode == .detail { recordings.want() }
+            recordings.fill(&snapshot.fleet)
             for ack in snapshot.acks { state.receive(ack); dirty = true }
             state.tick(nowMilliseconds: now)
             if let key = terminal.readKey() {
@@ -83,6 +87,7 @@ struct InteractiveCommand: ParsableCommand {
                 }
                 dirty = true
                 snapshot = link.take(nowMilliseconds: now)
+                recordings.fill(&snapshot.fleet)
             }
             if dirty || now - lastDraw >= 500 {
                 let (width, height) = terminal.size

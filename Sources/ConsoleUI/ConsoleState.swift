@@ -242,6 +242,7 @@ extension Table.Subject {
         case .session(_, _, _, let topic): topic
         case .topic(let name, _): name
         case .relayTopic(_, let topic): topic
+        case .recording(let topic, _): topic
         }
     }
 }

@@ -1,6 +1,6 @@
 /// The console's views, switched with Tab or their number key.
 public enum ConsoleView: Int, CaseIterable, Sendable {
-    case relays = 1, sessions, topics, latency
+    case relays = 1, sessions, topics, latency, recordings
 
     public var title: String {
         switch self {
@@ -8,6 +8,7 @@ public enum ConsoleView: Int, CaseIterable, Sendable {
         case .sessions: "Sessions"
         case .topics: "Topics"
         case .latency: "Lag & latency"
+        case .recordings: "Recordings"
         }
     }
 }

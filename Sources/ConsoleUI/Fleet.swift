@@ -20,8 +20,25 @@ public struct Fleet: Sendable {
     /// `consumed`).
     public private(set) var latencyHistory: [String: [Double]] = [:]
     public static let historyLength = 60
+    /// The sessions Kafka holds across the cluster's topics, newest first, as the console last
+    /// read them from Kafka; nil until it has.
+    public var recordings: RecordingList?
+    /// Why the recordings could not be read lately, if so.
+    public var recordingsProblem: String?
 
     public init() {}
+
+    /// The recordings of `topic`, newest first.
+    public func recordings(of topic: String) -> [RecordedSession] {
+        (recordings?.recordings ?? []).filter { $0.topic == topic }.map(\.session)
+    }
+
+    /// Where a browser reaches `relay` (its reported address), or else any relay still reporting:
+    /// for links to recordings. Nil when no relay reports.
+    public func address(preferring relay: String, nowMilliseconds now: Int64) -> String? {
+        if let entry = relays[relay], !isStale(relay, nowMilliseconds: now) { return entry.status.address }
+        return sortedRelays.first { !isStale($0.status.relay, nowMilliseconds: now) }?.status.address
+    }
 
     public mutating func apply(_ status: RelayStatus, receivedAtMilliseconds: Int64) {
         if let existing = relays[status.relay], existing.status.sentAtMilliseconds > status.sentAtMilliseconds { return }

@@ -48,6 +48,27 @@ public enum Format {
         return "\(seconds / 86400)d\(twoDigits(seconds / 3600 % 24))h"
     }
 
+    /// A moment as ISO 8601 in UTC, `2026-12-06T04:38:01Z` (to the second) or
+    /// `2026-12-06T04:38:01.305Z` (`exact`: to the millisecond, for links that start there).
+    public static func timestamp(milliseconds: Int64, exact: Bool = false) -> String {
+        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let time = seconds - days * 86_400
+        // Days since 1970-01-01 to a civil date (Howard Hinnant's days_from_civil, inverted).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let fraction = milliseconds - seconds * 1000
+        let millis = exact ? "." + String(String(1000 + fraction).dropFirst()) : ""
+        return "\(year)-\(twoDigits(month))-\(twoDigits(day))T\(twoDigits(time / 3600)):\(twoDigits(time / 60 % 60)):\(twoDigits(time % 60))\(millis)Z"
+    }
+
     /// A count with thousands separators: `1,234,567`.
     public static func count(_ value: Int64) -> String {
         let digits = String(value.magnitude)

@@ -56,7 +56,7 @@ public struct Screen: Sendable, Equatable {
             tabs.append(Span(label, view == state.view ? .activeTab : .tab))
             used += label.count
         }
-        let filterNote = state.filter.isEmpty ? "" : " filter: \(state.filter) "
+        let filterNote = state.filter.isEmpty ? (state.view == .recordings ? recordingsNote(fleet) : "") : " filter: \(state.filter) "
         let rest = max(0, width - used)
         tabs.append(Span(Format.fit(filterNote, rest, .right), .dim))
         screen.lines.append(clip(tabs, width))
@@ -75,9 +75,15 @@ public struct Screen: Sendable, Equatable {
             let row = rows.indices.contains(selected) ? rows[selected] : nil
             screen.lines.append([Span(Format.fit(" Details (Esc to go back)", width), .header)])
             let labelWidth = min(16, width / 3)
-            screen.lines += (row?.details ?? []).prefix(bodyHeight).map { label, value in
-                [Span(Format.fit(" " + label, labelWidth), .dim), Span(Format.fit(value, width - labelWidth))]
+            // Long values (links, user agents) go on over the next lines rather than being cut.
+            var lines: [[Span]] = []
+            for (label, value) in row?.details ?? [] {
+                for (index, piece) in wrapped(value, width - labelWidth).enumerated() {
+                    lines.append([Span(Format.fit(index == 0 ? " " + label : "", labelWidth), .dim),
+                                  Span(Format.fit(piece, width - labelWidth))])
+                }
             }
+            screen.lines += lines.prefix(bodyHeight)
         case .pickTopic(_, let choices, let choice):
             screen.lines.append([Span(Format.fit(" Switch to which topic? (↑/↓, Enter, Esc)", width), .header)])
             let window = scrollWindow(count: choices.count, selected: choice, height: bodyHeight)
@@ -105,7 +111,7 @@ public struct Screen: Sendable, Equatable {
     }
 
     static let helpLines = [
-        "  Tab / Shift-Tab, ←/→, 1-4   switch view: 1 Relays  2 Sessions  3 Topics  4 Lag & latency",
+        "  Tab / Shift-Tab, ←/→, 1-5   switch view: 1 Relays 2 Sessions 3 Topics 4 Lag & latency 5 Recordings",
         "  ↑/↓, j/k, PgUp/PgDn, g/G    move (moving never acts on anything)",
         "  Enter                       details of the selected row; Esc goes back",
         "  /                           filter rows (Enter keeps it, Esc clears it)",
@@ -117,15 +123,30 @@ public struct Screen: Sendable, Equatable {
         "  q                           quit",
         "",
         "  Stale relays (no report for 3 s) are shown dimmed, and dropped after 15 s.",
+        "  Recordings: the sessions Kafka still holds, newest first; Enter shows their download link.",
     ]
 
     static func emptyMessage(_ view: ConsoleView, fleet: Fleet) -> String {
+        // Recordings are read from Kafka itself: they need no relay.
+        if view == .recordings {
+            guard let list = fleet.recordings else { return fleet.recordingsProblem.map { "Cannot read the recordings: \($0)" } ?? "Reading what Kafka holds…" }
+            return list.pendingTopics.isEmpty ? "Kafka holds no recorded sessions." : "Reading what Kafka holds of \(list.pendingTopics.count) topic(s)…"
+        }
         if fleet.relays.isEmpty { return "Waiting for relays to report on the status topic…" }
         switch view {
         case .relays: return "No relays."
         case .sessions: return "No publishers or viewers connected."
         case .topics, .latency: return "No topics in use."
+        case .recordings: return ""
         }
+    }
+
+    /// The Recordings view's note beside the tabs: how many sessions, and what is still being read.
+    static func recordingsNote(_ fleet: Fleet) -> String {
+        if let problem = fleet.recordingsProblem { return " Kafka: \(problem) " }
+        guard let list = fleet.recordings else { return "" }
+        let pending = list.pendingTopics.isEmpty ? "" : ", reading \(list.pendingTopics.count) topic(s)…"
+        return " \(list.total) in \(list.topics) topic\(list.topics == 1 ? "" : "s")\(pending) "
     }
 
     static func statusLine(state: ConsoleState, width: Int) -> [Span] {
@@ -142,6 +163,18 @@ public struct Screen: Sendable, Equatable {
             return [Span(Format.fit(message, width - shownHints.count), state.statusIsError ? .error : .ok),
                     Span(shownHints, .dim)]
         }
+    }
+
+    /// `text` in pieces of at most `width` characters (one empty piece for empty text).
+    static func wrapped(_ text: String, _ width: Int) -> [String] {
+        guard width > 0, text.count > width else { return [text] }
+        var pieces: [String] = []
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            pieces.append(String(rest.prefix(width)))
+            rest = rest.dropFirst(width)
+        }
+        return pieces
     }
 
     /// Which rows fit, keeping the selection visible.

@@ -23,6 +23,8 @@ public struct Table: Sendable, Equatable {
         case session(relay: String, id: String, role: SessionStatus.Role, topic: String)
         case topic(String, paused: Bool)
         case relayTopic(relay: String, topic: String)
+        /// A session Kafka holds (view 5).
+        case recording(topic: String, session: String)
     }
 
     public struct Row: Sendable, Equatable {
@@ -60,6 +62,9 @@ public struct Table: Sendable, Equatable {
             [Column("RELAY", 12, flexible: true), Column("TOPIC", 12, flexible: true), Column("LAG", 5, .right),
              Column("AGE", 6, .right), Column("ACK p50", 7, .right), Column("CONS p50", 8, .right),
              Column("WRITE p99", 9, .right), Column("GLASS p50", 9, .right), Column("RECENT", 10, .right)]
+        case .recordings:
+            [Column("TOPIC", 14, flexible: true), Column("STARTED", 11, .right), Column("LENGTH", 7, .right),
+             Column("SIZE", 9, .right), Column("RELAY", 10, flexible: true), Column("STATE", 11)]
         }
     }
 
@@ -127,6 +132,7 @@ public struct Table: Sendable, Equatable {
                               ("out", "\(Format.byteRate(t.outBytesPerSecond)), \(Format.perSecond(t.outFragmentsPerSecond))"),
                               ("high watermark", t.highWatermark.map { Format.count($0) } ?? "—"),
                               ("retained", t.retainedRecords.map { "\(Format.count($0)) records (rewind and download: recordings.html)" } ?? "—"),
+                              ("recordings", recordingsLine(fleet.recordings(of: t.name), read: fleet.recordings != nil, now: now)),
                               ("worst lag", t.maxLag.map { "\($0) records" } ?? "—"),
                               ("glass to glass p50", Format.milliseconds(t.glassP50))]
                 )
@@ -162,7 +168,66 @@ public struct Table: Sendable, Equatable {
                 }
             }
             return Table(columns: columns, rows: rows)
+
+        case .recordings:
+            let rows = (fleet.recordings?.recordings ?? []).map { recording -> Row in
+                let session = recording.session
+                let state = recordingState(session, nowMilliseconds: now)
+                let started = Format.duration(milliseconds: now.saturatingSubtract(session.startedAtMilliseconds)) + " ago"
+                let base = fleet.address(preferring: session.relay, nowMilliseconds: now)
+                let topic = Self.percentEncoded(recording.topic)
+                let links: [(String, String)] = base.map { base in
+                    [("download", "\(base)/api/topics/\(topic)/recording.webm?session=\(Self.percentEncoded(session.id))"),
+                     ("watch", "\(base)/watch.html?topic=\(topic)&at=\(Format.timestamp(milliseconds: session.startedAtMilliseconds, exact: true))")]
+                } ?? [("download", "— (no relay reports an address)")]
+                return Row(
+                    cells: [recording.topic, started, Format.duration(milliseconds: session.durationMilliseconds),
+                            Format.bytes(session.bytes), session.relay, state],
+                    subject: .recording(topic: recording.topic, session: session.id), stale: false, paused: false,
+                    details: [("topic", recording.topic), ("session", session.id), ("relay", session.relay),
+                              ("started", Format.timestamp(milliseconds: session.startedAtMilliseconds) + " (\(started))"),
+                              ("latest", Format.timestamp(milliseconds: session.endedAtMilliseconds)),
+                              ("length", Format.duration(milliseconds: session.durationMilliseconds)),
+                              ("size", "\(Format.bytes(session.bytes)) in \(Format.count(session.records)) records"),
+                              ("offsets", "\(Format.count(session.firstOffset))–\(Format.count(session.lastOffset))"),
+                              ("state", state + (session.complete ? "" : "; its beginning has left retention"))]
+                        + links
+                )
+            }
+            return Table(columns: columns, rows: rows)
         }
+    }
+
+    /// What became of a recorded session: `ended`, `live`, or `interrupted` (no end marker and
+    /// nothing new for 10 s: its relay went away); `cut` when retention took its beginning.
+    static func recordingState(_ session: RecordedSession, nowMilliseconds now: Int64) -> String {
+        let state = session.ended ? "ended" : now.saturatingSubtract(session.endedAtMilliseconds) < 10_000 ? "live" : "interrupted"
+        return session.complete ? state : state + ", cut"
+    }
+
+    /// A topic's line in its details: how many sessions Kafka holds of it.
+    static func recordingsLine(_ sessions: [RecordedSession], read: Bool, now: Int64) -> String {
+        guard read else { return "not read yet (view 5 reads them)" }
+        guard let newest = sessions.first else { return "none in Kafka" }
+        let bytes = sessions.reduce(Int64(0)) { $0.saturatingAdd($1.bytes) }
+        return "\(sessions.count) session\(sessions.count == 1 ? "" : "s") in Kafka (\(Format.bytes(bytes))), the newest started "
+            + Format.duration(milliseconds: now.saturatingSubtract(newest.startedAtMilliseconds)) + " ago (view 5)"
+    }
+
+    /// `text` for a URL's path or query: letters, digits and `-._~` as they are, the rest %XX.
+    static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(Character(Unicode.Scalar(byte)))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return out
     }
 
     /// Rows whose text contains `filter` (case-insensitive), sorted by column `sortColumn`.

@@ -19,9 +19,13 @@ struct ConsoleStateTests {
         _ = press([.character("4")], &state)
         #expect(state.view == .latency)
         _ = press([.tab], &state)
+        #expect(state.view == .recordings)
+        _ = press([.tab], &state)
         #expect(state.view == .relays)
         _ = press([.backTab], &state)
-        #expect(state.view == .latency)
+        #expect(state.view == .recordings)
+        _ = press([.character("5"), .character("6")], &state)
+        #expect(state.view == .recordings, "no view 6")
     }
 
     @Test func kickingAViewerAsksFirstThenSendsTheCommand() throws {

@@ -33,6 +33,15 @@ struct FormatTests {
         #expect(Format.count(1_234_567) == "1,234,567")
     }
 
+    @Test func timestampsAreISO8601InUTC() {
+        #expect(Format.timestamp(milliseconds: 1_796_531_785_305) == "2026-12-06T04:36:25Z")
+        #expect(Format.timestamp(milliseconds: 1_796_531_785_305, exact: true) == "2026-12-06T04:36:25.305Z")
+        #expect(Format.timestamp(milliseconds: 0, exact: true) == "1970-01-01T00:00:00.000Z")
+        #expect(Format.timestamp(milliseconds: -1, exact: true) == "1969-12-31T23:59:59.999Z")
+        #expect(Format.timestamp(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00Z")
+        #expect(Format.timestamp(milliseconds: 4_102_444_799_999, exact: true) == "2099-12-31T23:59:59.999Z")
+    }
+
     /// Numbers from status documents are anyone's: they must format, never trap (see `make fuzz`).
     @Test func absurdNumbers() {
         #expect(Format.milliseconds(-0.5) == "-0.5 ms")

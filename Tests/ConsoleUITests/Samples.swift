@@ -25,6 +25,17 @@ enum Samples {
                            sentAtMilliseconds: sentAt, sessions: sessions, topics: [topic, other])
     }
 
+    /// What the console read of Kafka: a session of `cam` live now, and an older one of
+    /// `lobby` that ended and whose beginning has left retention.
+    static let recordings = RecordingList(recordings: [
+        .init(topic: "cam", session: RecordedSession(id: "s-live", relay: "relay-a", startedAtMilliseconds: now - 65_000,
+                                                     endedAtMilliseconds: now - 100, bytes: 9_500_000, records: 900,
+                                                     firstOffset: 100, lastOffset: 999, ended: false, complete: true)),
+        .init(topic: "lobby", session: RecordedSession(id: "s/old", relay: "relay-gone", startedAtMilliseconds: now - 600_000,
+                                                       endedAtMilliseconds: now - 480_000, bytes: 2_000_000, records: 400,
+                                                       firstOffset: 0, lastOffset: 399, ended: true, complete: false)),
+    ], total: 2, topics: 2, pendingTopics: [], madeAtMilliseconds: now)
+
     static func fleet(_ ids: [String] = ["relay-a", "relay-b"]) -> Fleet {
         var fleet = Fleet()
         for id in ids { fleet.apply(relay(id), receivedAtMilliseconds: now) }

@@ -21,6 +21,54 @@ struct ScreenTests {
         }
     }
 
+    @Test func recordingsViewListsWhatKafkaHoldsNewestFirst() {
+        var fleet = Samples.fleet()
+        var state = ConsoleState(consoleID: "c")
+        _ = state.handle(.character("5"), fleet: fleet, nowMilliseconds: now)
+        #expect(render(state, fleet).text[3].contains("Reading what Kafka holds…"), "before the first reading")
+        fleet.recordingsProblem = "Local: All broker connections are down"
+        #expect(render(state, fleet).text[3].contains("Cannot read the recordings: Local: All broker connections are down"))
+
+        fleet.recordingsProblem = nil
+        fleet.recordings = Samples.recordings
+        let text = render(state, fleet).text
+        #expect(text[1].contains("5 Recordings") && text[1].contains("2 in 2 topics"))
+        #expect(text[2].contains("TOPIC") && text[2].contains("STARTED") && text[2].contains("STATE"))
+        #expect(text[3].contains("cam") && text[3].contains("1m05s ago") && text[3].contains("1m04s") && text[3].contains("live"))
+        #expect(text[4].contains("lobby") && text[4].contains("10m00s ago") && text[4].contains("ended, cut"))
+
+        // Details: when, how much, and where to get it: from the relay it streamed through while
+        // that relay reports, else from any relay that does.
+        _ = state.handle(.enter, fleet: fleet, nowMilliseconds: now)
+        let live = render(state, fleet, width: 120).text
+        func line(_ label: String, in lines: [String]) -> String? {
+            lines.first { $0.hasPrefix(" " + label + " ") }.map { String(String($0.dropFirst(label.count + 1)).drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
+        }
+        #expect(line("started", in: live) == "1970-01-01T00:15:35Z (1m05s ago)")
+        #expect(line("download", in: live) == "http://127.0.0.1:8080/api/topics/cam/recording.webm?session=s-live")
+        #expect(line("watch", in: live) == "http://127.0.0.1:8080/watch.html?topic=cam&at=1970-01-01T00:15:35.000Z")
+        _ = state.handle(.escape, fleet: fleet, nowMilliseconds: now)
+        _ = state.handle(.down, fleet: fleet, nowMilliseconds: now)
+        _ = state.handle(.enter, fleet: fleet, nowMilliseconds: now)
+        let old = render(state, fleet, width: 120).text
+        #expect(line("download", in: old) == "http://127.0.0.1:8080/api/topics/lobby/recording.webm?session=s%2Fold",
+                "from a relay that reports (its own is gone), the id escaped")
+        #expect(line("state", in: old) == "ended, cut; its beginning has left retention")
+
+        // At 80 columns the link goes on over the next line rather than being cut.
+        let narrow = render(state, fleet).text
+        let start = narrow.firstIndex { $0.hasPrefix(" download ") } ?? 0
+        #expect(narrow[start + 1].hasPrefix(String(repeating: " ", count: 16)))
+        #expect(String(narrow[start].dropFirst(16) + narrow[start + 1].dropFirst(16)).filter { $0 != " " }
+                == "http://127.0.0.1:8080/api/topics/lobby/recording.webm?session=s%2Fold")
+
+        // A topic's details say how many sessions Kafka holds of it.
+        var topics = ConsoleState(consoleID: "c")
+        _ = topics.handle(.character("3"), fleet: fleet, nowMilliseconds: now)
+        _ = topics.handle(.enter, fleet: fleet, nowMilliseconds: now)
+        #expect(render(topics, fleet, width: 120).text.contains { $0.contains("1 session in Kafka (9.1 MiB), the newest started 1m05s ago (view 5)") })
+    }
+
     @Test func relaysViewAt80x24() {
         let screen = render(ConsoleState(consoleID: "c"), Samples.fleet())
         let text = screen.text

@@ -433,6 +433,69 @@ def test_d_switch_a_viewer_to_another_topic(fleet):
                      5, f"{viewer_id} listed under {TOPIC_B}")
 
 
+def test_d2_recordings_of_what_kafka_holds(fleet):
+    """View 5 lists the sessions Kafka holds, read by the console from Kafka itself: the live ones
+    of A and B, and one of C that ended; its details give a download link that serves the
+    broadcast, its Clusters byte for byte as published."""
+    import urllib.request
+    from kvbharness import Publisher, wait_until
+    tmux = fleet.tmux
+    topic_c = "topicC"
+    fixture = load_fixture("vp8-opus")
+
+    async def publish() -> str:
+        async with await Publisher.open(fleet.r1.url, topic_c) as publisher:
+            await wait_until(lambda: publisher.ready is not None or publisher.messages, 10, "the relay answers")
+            await publisher.send_chunks(fixture.chunks, 0.02)
+            await publisher.wait_delivered(sum(len(c) for c in fixture.chunks))
+            return publisher.ready["session"]
+
+    session = fleet.clients.run(publish(), timeout=60)
+    tmux.keys("5")
+    tmux.wait_screen(lambda ls: ls if len(ls) > 2 and "STARTED" in ls[2] else None, 5, "view 5 (Recordings)")
+
+    def listed(ls):
+        # The newest session of each topic (rows are newest first); STATE is the last cells
+        # ("live", or "live, cut" once retention has taken the beginning of a long one).
+        rows = {}
+        for cells in table_rows(ls):
+            rows.setdefault(cells[0], cells)
+        def live(topic):
+            return topic in rows and rows[topic][-1] in ("live", "cut") and "live" in " ".join(rows[topic][-2:])
+        return rows if topic_c in rows and rows[topic_c][-1] == "ended" and live(TOPIC_A) and live(TOPIC_B) else None
+
+    rows = tmux.wait_screen(listed, 30, f"{topic_c} ended, {TOPIC_A} and {TOPIC_B} live")
+    print(f"\nrecordings: {rows}")
+    assert rows[topic_c][-2] == "r1", rows[topic_c]
+    assert "r2" in rows[TOPIC_B], rows[TOPIC_B]
+    # The newest first: C started last.
+    order = [cells[0] for cells in table_rows(tmux.screen())]
+    assert order[0] == topic_c, order
+
+    select_row(tmux, " TOPIC", 5, lambda cells: cells and cells[0] == topic_c)
+    tmux.keys("Enter")
+    lines = tmux.wait_screen(lambda ls: ls if "Details" in ls[2] and any(" download" in line for line in ls) else None, 5,
+                             "the recording's details")
+    details, label = {}, None
+    for line in lines[3:-1]:
+        if line[:16].strip():
+            label = line[:16].strip()
+            details[label] = line[16:].strip()
+        elif label and line.strip():
+            details[label] += line[16:].strip()  # a long value goes on over the next lines
+    print(f"details: {details}")
+    assert details["session"] == session and details["relay"] == "r1" and details["state"] == "ended", details
+    url = details["download"]
+    assert url == f"{fleet.r1.url}/api/topics/{topic_c}/recording.webm?session={session}", url
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200 and response.headers["Content-Type"] == "video/webm"
+        file = response.read()
+    assert file[file.index(CLUSTER_ID):] == fixture.data[fixture.keyframe_cluster_offsets[0]:], \
+        "the download's Clusters are not what was published"
+    tmux.keys("Escape")
+    goto_view(tmux, 1, " RELAY")
+
+
 def test_e_resize(fleet):
     tmux = fleet.tmux
     for width, height in [(80, 24), (100, 30), (80, 24), (60, 15), (30, 6), (120, 40), (80, 24)]:
