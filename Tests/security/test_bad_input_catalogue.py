@@ -5,6 +5,7 @@ moved, and that a healthy stream alongside stayed byte-exact and live (`GuardedR
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import subprocess
@@ -391,6 +392,27 @@ def test_plain_http_to_a_websocket_endpoint(guarded):
         status, body = await asyncio.to_thread(http_get, guarded.url + "/ws/publish/sec-x")
         return Outcome(status, body.decode(errors="replace"))
     guarded.expect("plain HTTP GET of a WebSocket endpoint", scenario(), 400, "WebSocket endpoint", None)
+
+
+def test_listing_recordings_without_watch_tokens(guarded):
+    """Where viewers need a token per topic, so do the recordings: the list across topics is
+    refused (no one token covers them) and a topic's sessions need that topic's token."""
+    async def across():
+        status, body = await asyncio.to_thread(http_get, guarded.url + "/api/recordings")
+        return Outcome(status, body.decode(errors="replace"))
+    guarded.expect("the recordings of every topic, on a relay that needs watch tokens", across(), 403,
+                   "needs a watch token for each topic", "watch_token_missing")
+
+    async def one():
+        status, body = await asyncio.to_thread(http_get, guarded.url + "/api/topics/sec-bystander/sessions")
+        return Outcome(status, body.decode(errors="replace"))
+    guarded.expect("a topic's recordings without its token", one(), 403, "needs a watch token", "watch_token_missing")
+
+    async def with_token():
+        query = "token=" + token("sec-bystander")["token"]
+        status, body = await asyncio.to_thread(http_get, guarded.url + "/api/topics/sec-bystander/sessions?" + query)
+        assert status == 200 and json.loads(body)["sessions"], (status, body[:300])
+    guarded.run(with_token())
 
 
 # MARK: What keeps working
