@@ -8,7 +8,8 @@ cameras), Chromium through Playwright. Writes into docs/ (or --out):
   with the stats overlay (glass-to-glass delay read from the displayed frames);
 - watch-paused.png: the same page after `kvb-console send pause --topic T`;
 - watch-kicked.png: the same page after `kvb-console send kick --viewer V --relay R`;
-- front-page.png: relay 2's front page, a wall of the three live previews;
+- front-page.png: relay 2's front page, a wall of the three live previews, and the broadcasts
+  Kafka holds (the three live ones and a short one that has ended);
 - watch-rewind.png: the watch page 20 s back (`from=-20s`), with its seek bar and "back to live";
 - recordings.png: the clock topic's recordings page, one of them playing.
 
@@ -58,7 +59,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     suffix = uuid.uuid4().hex[:4]
-    clock, studio, lobby = f"clock-{suffix}", f"studio-{suffix}", f"lobby-{suffix}"
+    clock, studio, lobby, talk = f"clock-{suffix}", f"studio-{suffix}", f"lobby-{suffix}", f"talk-{suffix}"
 
     def send(*command: str) -> None:
         result = run_console("send", *command, "--wait", "5", bootstrap=kvb.shared_bootstrap)
@@ -96,12 +97,24 @@ def main() -> int:
                 wait_js(viewer, "window.kvbWatch && kvbWatch.state === 'playing' && kvbWatch.glass.status === 'measuring' "
                         "&& kvbWatch.glass.log.length >= 300", 40, "the watch page measures glass to glass", state="kvbWatch")
 
-                # The front page, meanwhile: three previews, all decoding (the clock has that viewer).
+                # A short broadcast that has ended: a recording on the front page.
+                short = browser.new_context(viewport=VIEWPORT).new_page()
+                short.goto(f"{relay1.url}/broadcast.html?topic={talk}&autostart=1")
+                wait_js(short, "window.kvbBroadcast && kvbBroadcast.state === 'live' && kvbBroadcast.stats "
+                        "&& kvbBroadcast.stats.acked > 0", 20, f"broadcast {talk} is live", state="kvbBroadcast")
+                time.sleep(4)
+                short.click("#stop")
+                short.context.close()
+
+                # The front page, meanwhile: three previews, all decoding (the clock has that viewer),
+                # and the four broadcasts Kafka holds.
                 front = browser.new_context(viewport=VIEWPORT).new_page()
                 front.goto(f"{relay2.url}/")
                 live = " && ".join(f"kvbWall.snapshot().some(t => t.topic === '{t}' && t.framesDecoded > 30)"
                                    for t in (clock, studio, lobby))
                 wait_js(front, f"window.kvbWall && {live}", 30, "three previews decoding", state="kvbWall")
+                wait_js(front, f"(kvbWall.recordings || []).some(r => r.topic === '{talk}' && r.session.ended)", 20,
+                        "the ended broadcast listed", state="kvbWall")
                 time.sleep(2)   # the viewer counts catch up with the previews (status every second)
                 shoot(front, "front-page.png")
                 front.context.close()

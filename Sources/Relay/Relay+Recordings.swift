@@ -21,7 +21,7 @@ extension Relay {
         let served = list.recordings.filter { recording in
             (try? TopicName(recording.topic)).map { topic in (try? access.allows(topic: topic)) != nil } ?? false
         }
-        list.total = served.count
+        list.total -= list.recordings.count - served.count
         list.recordings = Array(served.prefix(max(0, limit)))
         return list
     }

@@ -5,13 +5,16 @@ import ControlPlane
 struct SessionIndex: Sendable, Equatable {
     private struct Entry: Sendable, Equatable {
         var session: RecordedSession
-        /// Every ``checkpointEvery``-th record: its offset and time, and the bytes and records
+        /// Every `stride`-th record: its offset and time, and the bytes and records
         /// before it, so that retention cutting into the session leaves figures that are right to
         /// within that many records.
         var checkpoints: [(offset: Int64, milliseconds: Int64, bytes: Int64, records: Int64)] = []
+        /// Records between checkpoints: ``checkpointEvery``, doubled each time a long session
+        /// reaches ``maxCheckpoints`` (every other one is dropped then).
+        var stride = SessionIndex.checkpointEvery
 
         static func == (a: Entry, b: Entry) -> Bool {
-            a.session == b.session && a.checkpoints.elementsEqual(b.checkpoints) { $0 == $1 }
+            a.session == b.session && a.stride == b.stride && a.checkpoints.elementsEqual(b.checkpoints) { $0 == $1 }
         }
     }
 
@@ -22,9 +25,11 @@ struct SessionIndex: Sendable, Equatable {
     private(set) var streamRecords: Int64 = 0
     private(set) var otherRecords: Int64 = 0
 
-    /// Sessions kept per topic (the oldest go first), and how often a checkpoint is kept.
+    /// Sessions kept per topic (the oldest go first), and how often a checkpoint is kept at first.
     static let maxSessions = 1_000
     static let checkpointEvery: Int64 = 16
+    /// Checkpoints kept per session at most (a day of a stream is over a million records).
+    static let maxCheckpoints = 1_024
 
     /// Records that are not kvb's seen before the topic counts as another application's.
     static let foreignAfter: Int64 = 16
@@ -55,8 +60,12 @@ struct SessionIndex: Sendable, Equatable {
             return
         }
         var session = entries[i].session
-        if session.records % Self.checkpointEvery == 0 {
+        if session.records % entries[i].stride == 0 {
             entries[i].checkpoints.append((offset, fragment.ingestMilliseconds, session.bytes, session.records))
+            if entries[i].checkpoints.count > Self.maxCheckpoints {
+                entries[i].checkpoints = entries[i].checkpoints.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+                entries[i].stride *= 2
+            }
         }
         session.endedAtMilliseconds = max(session.endedAtMilliseconds, fragment.ingestMilliseconds)
         session.bytes += Int64(size)

@@ -70,6 +70,18 @@ struct RecordingTests {
         #expect(index.sessions[0].complete)
     }
 
+    @Test func aLongSessionKeepsBoundedCheckpointsAndRightFigures() {
+        var index = SessionIndex()
+        let records = Int64(SessionIndex.maxCheckpoints) * SessionIndex.checkpointEvery * 4  // four doublings' worth
+        for seq in 0..<records { index.add(Fragments.delta("a", UInt64(seq), size: 10), offset: seq, size: 10) }
+        #expect(index.sessions[0].records == records && index.sessions[0].bytes == records * 10)
+        // Retention takes the first half: what is left is right to within the stride reached.
+        index.retain(from: records / 2)
+        let left = index.sessions[0]
+        #expect(left.firstOffset >= records / 2 && left.firstOffset - records / 2 <= SessionIndex.checkpointEvery * 8)
+        #expect(left.records == records - left.firstOffset && left.bytes == left.records * 10)
+    }
+
     @Test func aTopicOfOtherRecordsIsForeignAfterAFew() {
         var other = SessionIndex()
         for offset in 0..<(SessionIndex.foreignAfter - 1) { other.add(nil, offset: offset, size: 10) }
