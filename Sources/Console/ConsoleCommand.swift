@@ -20,7 +20,7 @@ struct ConsoleCommand: ParsableCommand {
             Kafka: --bootstrap, else BOOTSTRAP_SERVERS (with SECURITY_PROTOCOL, SASL_* as for the relay),
             else the embedded cluster of a relay started by `make run` here (read from .kvb/bootstrap).
             """,
-        subcommands: [InteractiveCommand.self, StatusCommand.self, SendCommand.self],
+        subcommands: [InteractiveCommand.self, StatusCommand.self, SendCommand.self, RecordingsCommand.self],
         defaultSubcommand: InteractiveCommand.self
     )
 }

@@ -3,6 +3,7 @@ import ConsoleUI
 import ControlPlane
 import Foundation
 import Kafka
+import Relay
 import Trust
 
 /// `kvb-console status`: the fleet as JSON, once, for scripts and monitoring.
@@ -104,5 +105,62 @@ struct SendCommand: ParsableCommand {
             print("no relay acknowledged \(action) successfully within \(wait) s")
             throw ExitCode(1)
         }
+    }
+}
+
+/// `kvb-console recordings`: the sessions Kafka holds, as JSON, for scripts (what view 5 shows).
+struct RecordingsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recordings",
+        abstract: "Print the sessions Kafka still holds of every topic, newest first, as JSON, then exit.",
+        discussion: """
+            The document of GET /api/recordings (docs/PROTOCOL.md), read straight from Kafka. Each listing
+            reads for at most 2 s; it goes on until no topic is left unread, or --wait runs out (then
+            pendingTopics names what was not read to its end).
+            """
+    )
+
+    @OptionGroup var kafka: KafkaOptions
+
+    @Option(help: "Seconds to spend reading at most.")
+    var wait: Double = 60
+
+    @Option(help: "Sessions to print at most (1-\(RecordingCatalog.maxLimit)).")
+    var limit: Int = RecordingCatalog.maxLimit
+
+    func validate() throws {
+        guard (1...RecordingCatalog.maxLimit).contains(limit) else { throw ValidationError("--limit must be from 1 to \(RecordingCatalog.maxLimit)") }
+        guard wait > 0 else { throw ValidationError("--wait must be more than 0 seconds") }
+    }
+
+    func run() throws {
+        let catalog = try RecordingCatalog(kafka: kafka.kafkaConfiguration(), logger: kafka.makeLogger())
+        let deadline = Date().addingTimeInterval(wait)
+        let result = Locked<Result<RecordingList, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let limit = limit
+        Task {
+            do {
+                var list = try await catalog.list(limit: limit)
+                while !list.pendingTopics.isEmpty, Date() < deadline {
+                    try await Task.sleep(for: .seconds(2))  // each answer serves callers for 2 s
+                    list = try await catalog.list(limit: limit)
+                }
+                result.withLock { $0 = .success(list) }
+            } catch {
+                result.withLock { $0 = .failure(error) }
+            }
+            done.signal()
+        }
+        done.wait()
+        let list: RecordingList
+        switch result.withLock({ $0 }) {
+        case .success(let read)?: list = read
+        case .failure(let error)?: throw ValidationError("cannot read the recordings: \(error)")
+        case nil: throw ValidationError("cannot read the recordings")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(list), as: UTF8.self))
     }
 }

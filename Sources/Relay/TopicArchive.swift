@@ -157,12 +157,26 @@ final class TopicArchive: Sendable {
         let slot = try acquire()
         defer { slot.release() }
         var survey = Survey()
+        var failure: (any Error)?
+        var read = 0
         for topic in topics where !skipped.contains(topic.value) {
             guard DispatchTime.now().uptimeNanoseconds < deadline else {
                 survey.pending.append(topic.value)
                 continue
             }
-            let (index, marks) = try await update(topic, using: try await slot.reader(for: topic.value), until: deadline)
+            let index: SessionIndex
+            let marks: KafkaWatermarks?
+            do {
+                (index, marks) = try await update(topic, using: try await slot.reader(for: topic.value), until: deadline)
+                read += 1
+            } catch {
+                // One topic that cannot be read (deleted meanwhile, retention racing the read)
+                // leaves the others listed; it is tried again by the next survey.
+                logger.info("recordings: could not read \(topic): \(error)")
+                failure = failure ?? error
+                survey.pending.append(topic.value)
+                continue
+            }
             if index.isForeign {
                 foreignTopics.withLock { $0[topic.value] = now }
                 continue
@@ -170,6 +184,8 @@ final class TopicArchive: Sendable {
             if let marks, index.nextOffset < marks.high { survey.pending.append(topic.value) }
             if marks != nil, index.streamRecords > 0 || !index.sessions.isEmpty { survey.sessions[topic.value] = index.sessions }
         }
+        // Nothing could be read at all: Kafka is the trouble, not a topic.
+        if read == 0, let failure { throw failure }
         return survey
     }
 

@@ -436,7 +436,7 @@ def test_d_switch_a_viewer_to_another_topic(fleet):
 def test_d2_recordings_of_what_kafka_holds(fleet):
     """View 5 lists the sessions Kafka holds, read by the console from Kafka itself: the live ones
     of A and B, and one of C that ended; its details give a download link that serves the
-    broadcast, its Clusters byte for byte as published."""
+    broadcast, its Clusters byte for byte as published. `kvb-console recordings` prints the same."""
     import urllib.request
     from kvbharness import Publisher, wait_until
     tmux = fleet.tmux
@@ -494,6 +494,17 @@ def test_d2_recordings_of_what_kafka_holds(fleet):
         "the download's Clusters are not what was published"
     tmux.keys("Escape")
     goto_view(tmux, 1, " RELAY")
+
+    # The same for scripts: `kvb-console recordings` prints the list as JSON.
+    import json
+    from kvbharness.processes import run_console
+    result = run_console("recordings", "--wait", "30", bootstrap=fleet.broker.bootstrap, timeout=60)
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert not listing["pendingTopics"], listing["pendingTopics"]
+    newest = listing["recordings"][0]
+    assert newest["topic"] == topic_c and newest["session"]["id"] == session and newest["session"]["ended"], newest
+    assert {r["topic"] for r in listing["recordings"]} >= {TOPIC_A, TOPIC_B, topic_c}
 
 
 def test_e_resize(fleet):
