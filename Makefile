@@ -100,7 +100,8 @@ clean:
 # (loopback TCP, no relay, no Kafka): the load figures cannot beat it.
 # Last, glass to glass (scripts/bench_glass.py): the clock pattern through two relays into Chromium,
 # GLASS_SECONDS per latency mode, low and normal, beside the targets. Then what 20 rewinding viewers
-# and 5 downloads at once cost a relay: RSS and threads over 40 s (scripts/bench_replay.py).
+# and 5 downloads at once, beside 5 clients listing every topic's recordings every 2 s (open front
+# pages), cost a relay: RSS and threads over 40 s (scripts/bench_replay.py).
 BENCH ?= short
 GLASS_SECONDS ?= 60
 bench: deps venv

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """`make bench`: what rewinding viewers and downloads cost a relay. A stream is published for
-WARMUP seconds (so there is something to rewind), then REPLAYS viewers watch from 25 s back and
-DOWNLOADS clients download its latest session over and over, all at once, for SECONDS. Prints the
+WARMUP seconds (so there is something to rewind), then REPLAYS viewers watch from 25 s back,
+DOWNLOADS clients download its latest session over and over, and LISTINGS clients ask for the
+recordings of every topic every 2 s (as open front pages do), all at once, for SECONDS. Prints the
 relay's RSS and threads each few seconds beside the baseline: they should stay flat (each rewinding
 viewer and download reads with a bounded consumer; nothing holds the media in memory).
 
-    scripts/bench_replay.py KVB_SERVER [--replays 20] [--downloads 5] [--seconds 40] [--warmup 30]
+    scripts/bench_replay.py KVB_SERVER [--replays 20] [--downloads 5] [--listings 5] [--seconds 40] [--warmup 30]
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> int:
     parser.add_argument("server")
     parser.add_argument("--replays", type=int, default=20)
     parser.add_argument("--downloads", type=int, default=5)
+    parser.add_argument("--listings", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--warmup", type=float, default=30)
     args = parser.parse_args()
@@ -56,9 +58,11 @@ def main() -> int:
         clients = ClientLoop()
         stop = threading.Event()
         downloaded = [0, 0]  # files, bytes
+        listed = [0, 0]  # answers, failures
         try:
             kvb.shared_bootstrap = kvb.start_broker(backend="embedded").bootstrap
-            relay = kvb.start_relay(args=["--max-recording-readers", str(max(1, args.downloads)),
+            # One reader more than the downloads: the listing's.
+            relay = kvb.start_relay(args=["--max-recording-readers", str(max(1, args.downloads + (1 if args.listings else 0))),
                                           "--max-replay-viewers", str(max(1, args.replays))])
             publisher = PublisherLoop(relay.url, topic, looped(load_fixture("vp8-opus"), 60), 0.1).start(clients)
             time.sleep(args.warmup)
@@ -77,7 +81,18 @@ def main() -> int:
                     except Exception as error:  # noqa: BLE001 - a bench reports, it does not stop
                         print(f"download: {error}", flush=True)
                         time.sleep(1)
+            def listing() -> None:
+                while not stop.is_set():
+                    try:
+                        with urllib.request.urlopen(f"{relay.url}/api/recordings", timeout=30) as response:
+                            response.read()
+                        listed[0] += 1
+                    except Exception as error:  # noqa: BLE001 - a bench reports, it does not stop
+                        listed[1] += 1
+                        print(f"listing: {error}", flush=True)
+                    stop.wait(2)
             workers = [threading.Thread(target=download, daemon=True) for _ in range(args.downloads)]
+            workers += [threading.Thread(target=listing, daemon=True) for _ in range(args.listings)]
             for worker in workers:
                 worker.start()
 
@@ -90,18 +105,18 @@ def main() -> int:
                 samples.append((time.monotonic() - began, rss, threads))
                 print(f"{samples[-1][0]:5.0f} s  RSS {rss / 1024:6.1f} MiB  threads {threads:4d}  "
                       f"replayed {media / 1e6:6.1f} MB to {sum(1 for v in viewers if v.media_bytes)} viewers  "
-                      f"downloads {downloaded[0]} ({downloaded[1] / 1e6:.1f} MB)", flush=True)
+                      f"downloads {downloaded[0]} ({downloaded[1] / 1e6:.1f} MB)  listings {listed[0]}", flush=True)
             stop.set()
             closed = sum(1 for v in viewers if v.close_code is not None)
             half = [rss for at, rss, _ in samples if at >= args.seconds / 2]
             print()
-            print(f"{args.replays} rewinding viewers and {args.downloads} downloads at once for {args.seconds:.0f} s, "
+            print(f"{args.replays} rewinding viewers, {args.downloads} downloads and {args.listings} listings at once for {args.seconds:.0f} s, "
                   f"relay {Path(args.server).parent.name} build")
             print(f"RSS: baseline {base[0] / 1024:.1f} MiB, peak {max(s[1] for s in samples) / 1024:.1f} MiB, "
                   f"second half {min(half) / 1024:.1f}–{max(half) / 1024:.1f} MiB "
                   f"(growth {(half[-1] - half[0]) / 1024:+.1f} MiB)")
             print(f"threads: baseline {base[1]}, peak {max(s[2] for s in samples)}; viewers closed early: {closed}; "
-                  f"downloads: {downloaded[0]} files, {downloaded[1] / 1e6:.1f} MB")
+                  f"downloads: {downloaded[0]} files, {downloaded[1] / 1e6:.1f} MB; listings: {listed[0]} answered, {listed[1]} failed")
             publisher.stop(clients, timeout=60)
         finally:
             stop.set()
