@@ -53,7 +53,7 @@ final class TopicArchive: Sendable {
     /// `from` to `to` (ms since the Unix epoch; from the latest keyframe at or before `from`, within
     /// the session playing then), indexed and ready to stream.
     func recording(of topic: TopicName, session: String?, from: Int64? = nil, to: Int64? = nil) async throws -> RecordingDownload {
-        let slot = try acquire()
+        let slot = try await acquire()
         do {
             let reader = try await slot.reader(for: topic.value)
             let (sessions, marks) = try await self.sessions(of: topic, using: reader)
@@ -154,7 +154,7 @@ final class TopicArchive: Sendable {
             foreign = foreign.filter { now - $0.value < Self.foreignRecheckMilliseconds }
             return Set(foreign.keys)
         }
-        let slot = try acquire()
+        let slot = try await acquire()
         defer { slot.release() }
         var survey = Survey()
         var failure: (any Error)?
@@ -190,22 +190,31 @@ final class TopicArchive: Sendable {
     }
 
     private func withReader<T: Sendable>(_ topic: TopicName, _ body: @Sendable (ArchiveReader) async throws -> T) async throws -> T {
-        let slot = try acquire()
+        let slot = try await acquire()
         defer { slot.release() }
         return try await body(try await slot.reader(for: topic.value))
     }
 
-    /// One of the ``RelayLimits/recordingReaders`` slots, or a refusal.
-    func acquire() throws(RelayError) -> ReaderSlot {
-        let granted = readers.withLock { count in
-            guard count < maxReaders else { return false }
-            count += 1
-            return true
+    /// How long a request waits for a reader slot before it is refused: a client that asks again
+    /// as soon as its last download ends finds the slot that download is just giving back.
+    static let slotWaitMilliseconds = 1_000
+
+    /// One of the ``RelayLimits/recordingReaders`` slots, waiting up to ``slotWaitMilliseconds``
+    /// for one to free; then a refusal.
+    func acquire() async throws(RelayError) -> ReaderSlot {
+        var waited = 0
+        while true {
+            let granted = readers.withLock { count in
+                guard count < maxReaders else { return false }
+                count += 1
+                return true
+            }
+            if granted { return ReaderSlot(archive: self) }
+            guard waited < Self.slotWaitMilliseconds, !Task.isCancelled else { break }
+            try? await Task.sleep(for: .milliseconds(25))
+            waited += 25
         }
-        guard granted else {
-            throw .limit(.recordingReaders, "this relay is already reading as many recordings from Kafka as it may at once (\(maxReaders)); try again shortly")
-        }
-        return ReaderSlot(archive: self)
+        throw .limit(.recordingReaders, "this relay is already reading as many recordings from Kafka as it may at once (\(maxReaders)); try again shortly")
     }
 
     /// A consumer for a reader slot: one given back earlier, or a new one.
