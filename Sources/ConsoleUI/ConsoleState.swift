@@ -242,7 +242,8 @@ extension Table.Subject {
         case .session(_, _, _, let topic): topic
         case .topic(let name, _): name
         case .relayTopic(_, let topic): topic
-        case .recording(let topic, _): topic
+        // A recording is the past: pause and switch act on live topics, from views 2 and 3.
+        case .recording: nil
         }
     }
 }

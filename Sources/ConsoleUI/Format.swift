@@ -51,7 +51,10 @@ public enum Format {
     /// A moment as ISO 8601 in UTC, `2026-12-06T04:38:01Z` (to the second) or
     /// `2026-12-06T04:38:01.305Z` (`exact`: to the millisecond, for links that start there).
     public static func timestamp(milliseconds: Int64, exact: Bool = false) -> String {
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+        // Floor division, written so that no value from a record can overflow.
+        var fraction = milliseconds % 1000
+        if fraction < 0 { fraction += 1000 }
+        let seconds = milliseconds / 1000 - (milliseconds % 1000 < 0 ? 1 : 0)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let time = seconds - days * 86_400
         // Days since 1970-01-01 to a civil date (Howard Hinnant's days_from_civil, inverted).
@@ -64,7 +67,6 @@ public enum Format {
         let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        let fraction = milliseconds - seconds * 1000
         let millis = exact ? "." + String(String(1000 + fraction).dropFirst()) : ""
         return "\(year)-\(twoDigits(month))-\(twoDigits(day))T\(twoDigits(time / 3600)):\(twoDigits(time / 60 % 60)):\(twoDigits(time % 60))\(millis)Z"
     }

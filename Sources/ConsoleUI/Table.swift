@@ -132,7 +132,7 @@ public struct Table: Sendable, Equatable {
                               ("out", "\(Format.byteRate(t.outBytesPerSecond)), \(Format.perSecond(t.outFragmentsPerSecond))"),
                               ("high watermark", t.highWatermark.map { Format.count($0) } ?? "—"),
                               ("retained", t.retainedRecords.map { "\(Format.count($0)) records (rewind and download: recordings.html)" } ?? "—"),
-                              ("recordings", recordingsLine(fleet.recordings(of: t.name), read: fleet.recordings != nil, now: now)),
+                              ("recordings", recordingsLine(fleet.recordings(of: t.name), list: fleet.recordings, now: now)),
                               ("worst lag", t.maxLag.map { "\($0) records" } ?? "—"),
                               ("glass to glass p50", Format.milliseconds(t.glassP50))]
                 )
@@ -206,11 +206,14 @@ public struct Table: Sendable, Equatable {
     }
 
     /// A topic's line in its details: how many sessions Kafka holds of it.
-    static func recordingsLine(_ sessions: [RecordedSession], read: Bool, now: Int64) -> String {
-        guard read else { return "not read yet (view 5 reads them)" }
-        guard let newest = sessions.first else { return "none in Kafka" }
+    /// `list`: the recordings read (their newest ``RecordingList/recordings``, of `total`).
+    static func recordingsLine(_ sessions: [RecordedSession], list: RecordingList?, now: Int64) -> String {
+        guard let list else { return "not read yet (view 5 reads them)" }
+        // The console holds the newest sessions only: say so when they are not all.
+        let among = list.total > list.recordings.count ? " among the newest \(Format.count(Int64(list.recordings.count)))" : ""
+        guard let newest = sessions.first else { return "none" + among + " in Kafka" }
         let bytes = sessions.reduce(Int64(0)) { $0.saturatingAdd($1.bytes) }
-        return "\(sessions.count) session\(sessions.count == 1 ? "" : "s") in Kafka (\(Format.bytes(bytes))), the newest started "
+        return "\(sessions.count) session\(sessions.count == 1 ? "" : "s")\(among) in Kafka (\(Format.bytes(bytes))), the newest started "
             + Format.duration(milliseconds: now.saturatingSubtract(newest.startedAtMilliseconds)) + " ago (view 5)"
     }
 

@@ -8,7 +8,7 @@ public struct RecordedSession: Sendable, Equatable, Codable {
     /// When the relay received its first and latest retained chunks (ms since the Unix epoch).
     public var startedAtMilliseconds: Int64
     public var endedAtMilliseconds: Int64
-    public var durationMilliseconds: Int64 { max(0, endedAtMilliseconds - startedAtMilliseconds) }
+    public var durationMilliseconds: Int64 { max(0, endedAtMilliseconds.saturatingSubtract(startedAtMilliseconds)) }
     /// Media bytes retained.
     public var bytes: Int64
     /// Records retained, and the offsets of the first and last.

@@ -59,7 +59,8 @@ public final class RecordingCatalog: Sendable {
     public func list(limit: Int) async throws -> RecordingList {
         let limit = min(max(0, limit), Self.maxLimit)
         let now = DispatchTime.now().uptimeNanoseconds
-        if let latest = latest.withLock({ $0 }), now - latest.at < UInt64(options.reuseMilliseconds) * 1_000_000 {
+        if let latest = latest.withLock({ $0 }),
+           TopicArchive.elapsed(from: latest.at, to: now) < UInt64(max(0, options.reuseMilliseconds)) * 1_000_000 {
             return Self.trimmed(latest.list, to: limit)
         }
         let task = running.withLock { running -> Task<RecordingList, any Error> in

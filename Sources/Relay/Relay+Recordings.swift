@@ -9,21 +9,15 @@ extension Relay {
         return try await archive.sessions(of: topic)
     }
 
-    /// The newest `limit` sessions of every stream topic this relay serves (`GET /api/recordings`).
+    /// The newest `limit` sessions of every stream topic this relay serves (`GET /api/recordings`;
+    /// the catalog reads only topics `--topic-pattern` allows).
     /// Refused while watch tokens are on: each topic needs its own token, so list one topic's
     /// sessions at a time with ``recordedSessions(topic:token:)``.
     public func recordingList(limit: Int) async throws -> RecordingList {
         if settings.access.watchTokens != nil {
             throw RelayError.forbidden(.watchTokenMissing, "this relay needs a watch token for each topic: list one topic's recordings at /api/topics/TOPIC/sessions?token=…")
         }
-        var list = try await catalog.list(limit: RecordingCatalog.maxLimit)
-        let access = settings.access
-        let served = list.recordings.filter { recording in
-            (try? TopicName(recording.topic)).map { topic in (try? access.allows(topic: topic)) != nil } ?? false
-        }
-        list.total -= list.recordings.count - served.count
-        list.recordings = Array(served.prefix(max(0, limit)))
-        return list
+        return try await catalog.list(limit: limit)
     }
 
     /// `session` of `topic` (its latest when nil), or the time from `from` to `to` (ms since the

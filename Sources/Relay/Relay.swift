@@ -132,8 +132,14 @@ public final class Relay: Sendable {
         let archive = TopicArchive(kafka: kafka, maxReaders: settings.limits.recordingReaders, logger: logger)
         self.archive = archive
         let clusterTopics = self.clusterTopics
+        let access = settings.access
+        // Only the topics this relay serves (`--topic-pattern`): it reads and lists no others.
         self.catalog = RecordingCatalog(archive: archive) {
-            await runBlocking { clusterTopics.names().map(RecordingCatalog.streamTopics) }
+            await runBlocking {
+                clusterTopics.names().map { names in
+                    RecordingCatalog.streamTopics(names).filter { topic in (try? access.allows(topic: topic)) != nil }
+                }
+            }
         }
         health.start()
         reader.start()

@@ -38,6 +38,9 @@ struct SessionIndex: Sendable, Equatable {
     /// records seen, at least ``foreignAfter`` of them.
     var isForeign: Bool { streamRecords == 0 && otherRecords >= Self.foreignAfter }
 
+    /// Checkpoints kept per session (for tests).
+    var checkpointCounts: [Int] { entries.map(\.checkpoints.count) }
+
     /// Sessions in the order they started.
     var sessions: [RecordedSession] { entries.map(\.session) }
 
@@ -63,7 +66,8 @@ struct SessionIndex: Sendable, Equatable {
         if session.records % entries[i].stride == 0 {
             entries[i].checkpoints.append((offset, fragment.ingestMilliseconds, session.bytes, session.records))
             if entries[i].checkpoints.count > Self.maxCheckpoints {
-                entries[i].checkpoints = entries[i].checkpoints.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+                let kept = entries[i].checkpoints
+                entries[i].checkpoints = stride(from: 0, to: kept.count, by: 2).map { kept[$0] }
                 entries[i].stride *= 2
             }
         }
@@ -80,19 +84,21 @@ struct SessionIndex: Sendable, Equatable {
     mutating func retain(from low: Int64) {
         entries.removeAll { $0.session.lastOffset < low }
         for i in entries.indices where entries[i].session.firstOffset < low {
+            let before = entries[i].checkpoints.last { $0.offset < low }
             entries[i].checkpoints.removeAll { $0.offset < low }
-            guard let kept = entries[i].checkpoints.first else {
+            entries[i].session.complete = false
+            // From the first checkpoint kept; when retention has passed them all, from the last
+            // one before `low` (the figures then count less than one stride too many).
+            guard let base = entries[i].checkpoints.first ?? before else {
                 entries[i].session.firstOffset = low
-                entries[i].session.complete = false
                 continue
             }
-            entries[i].session.firstOffset = kept.offset
-            entries[i].session.startedAtMilliseconds = kept.milliseconds
-            entries[i].session.bytes -= kept.bytes
-            entries[i].session.records -= kept.records
-            entries[i].session.complete = false
+            entries[i].session.firstOffset = max(base.offset, low)
+            entries[i].session.startedAtMilliseconds = base.milliseconds
+            entries[i].session.bytes -= base.bytes
+            entries[i].session.records -= base.records
             entries[i].checkpoints = entries[i].checkpoints.map {
-                ($0.offset, $0.milliseconds, $0.bytes - kept.bytes, $0.records - kept.records)
+                ($0.offset, $0.milliseconds, $0.bytes - base.bytes, $0.records - base.records)
             }
         }
         nextOffset = max(nextOffset, low)

@@ -15,9 +15,11 @@ final class TopicArchive: Sendable {
     private let logger: Logger
     private let maxReaders: Int
     private let readers = Locked(0)
-    /// Consumers of slots given back, for the next slots.
-    private let idleConsumers = Locked<[KafkaConsumer]>([])
+    /// Consumers of slots given back, for the next slots, with when (uptime ms); newest last.
+    private let idleConsumers = Locked<[(consumer: KafkaConsumer, since: UInt64)]>([])
     private let indexes = Locked<[String: SessionIndex]>([:])
+    /// Where the next survey starts: the first topic the last one left unread.
+    private let surveyCursor = Locked<String?>(nil)
     /// Topics found to hold other applications' records, with when (uptime ms).
     private let foreignTopics = Locked<[String: UInt64]>([:])
     /// Recordings indexed lately (a player asks for several ranges of one file), by session and extent.
@@ -83,7 +85,7 @@ final class TopicArchive: Sendable {
             let key = "\(topic.value)/\(chosen.id)/\(start)-\(end)"
             let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
             let cached = recordingIndexes.withLock { cache -> RecordingIndex? in
-                cache = cache.filter { now - $0.value.at < Self.indexLifetimeMilliseconds }
+                cache = cache.filter { Self.elapsed(from: $0.value.at, to: now) < Self.indexLifetimeMilliseconds }
                 return cache[key]?.index
             }
             let index: RecordingIndex
@@ -114,16 +116,19 @@ final class TopicArchive: Sendable {
 
     /// Reads what `topic` holds beyond its remembered index, until `deadline` (uptime ns; nil:
     /// to the end), and remembers the index. Nil watermarks: the cluster does not know the topic.
-    private func update(_ topic: TopicName, using reader: ArchiveReader, until deadline: UInt64?) async throws
-        -> (index: SessionIndex, marks: KafkaWatermarks?) {
+    /// `surveying`: a listing across topics, which stops at another application's records (a
+    /// single topic's listing or download reads all there is).
+    private func update(_ topic: TopicName, using reader: ArchiveReader, until deadline: UInt64?, surveying: Bool = false)
+        async throws -> (index: SessionIndex, marks: KafkaWatermarks?) {
         guard let marks = try await reader.watermarks() else { return (SessionIndex(), nil) }
         var index = indexes.withLock { $0[topic.value] } ?? SessionIndex()
+        // Fewer records than were read: the topic was deleted and made again.
+        let remade = marks.high < index.nextOffset
+        if remade { index = SessionIndex() }
         index.retain(from: marks.low)
-        try await reader.read(from: index.nextOffset, until: marks.high) { message in
+        try await reader.read(from: index.nextOffset, until: marks.high, deadline: deadline) { message in
             index.add(StreamFragment(message), offset: message.offset, size: message.value.count)
-            // Another application's topic is not read further.
-            guard !index.isForeign else { return false }
-            return deadline.map { DispatchTime.now().uptimeNanoseconds < $0 } ?? true
+            return !(surveying && index.isForeign)
         }
         let result = index
         indexes.withLock { indexes in
@@ -131,7 +136,7 @@ final class TopicArchive: Sendable {
             if indexes[topic.value] == nil, indexes.count >= Self.maxIndexedTopics, let other = indexes.keys.first {
                 indexes[other] = nil
             }
-            if (indexes[topic.value]?.nextOffset ?? -1) <= result.nextOffset { indexes[topic.value] = result }
+            if remade || (indexes[topic.value]?.nextOffset ?? -1) <= result.nextOffset { indexes[topic.value] = result }
         }
         return (result, marks)
     }
@@ -151,7 +156,7 @@ final class TopicArchive: Sendable {
     func survey(_ topics: [TopicName], until deadline: UInt64) async throws -> Survey {
         let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
         let skipped = foreignTopics.withLock { foreign in
-            foreign = foreign.filter { now - $0.value < Self.foreignRecheckMilliseconds }
+            foreign = foreign.filter { Self.elapsed(from: $0.value, to: now) < Self.foreignRecheckMilliseconds }
             return Set(foreign.keys)
         }
         let slot = try await acquire()
@@ -159,7 +164,11 @@ final class TopicArchive: Sendable {
         var survey = Survey()
         var failure: (any Error)?
         var read = 0
-        for topic in topics where !skipped.contains(topic.value) {
+        // Round robin: from the first topic the last survey left unread, so topics late in the
+        // order are not left pending for ever on a cluster with more than one survey can read.
+        let cursor = surveyCursor.withLock { $0 }
+        let ordered = cursor.map { cursor in topics.filter { $0.value >= cursor } + topics.filter { $0.value < cursor } } ?? topics
+        for topic in ordered where !skipped.contains(topic.value) {
             guard DispatchTime.now().uptimeNanoseconds < deadline else {
                 survey.pending.append(topic.value)
                 continue
@@ -167,7 +176,7 @@ final class TopicArchive: Sendable {
             let index: SessionIndex
             let marks: KafkaWatermarks?
             do {
-                (index, marks) = try await update(topic, using: try await slot.reader(for: topic.value), until: deadline)
+                (index, marks) = try await update(topic, using: try await slot.reader(for: topic.value), until: deadline, surveying: true)
                 read += 1
             } catch {
                 // One topic that cannot be read (deleted meanwhile, retention racing the read)
@@ -184,6 +193,7 @@ final class TopicArchive: Sendable {
             if let marks, index.nextOffset < marks.high { survey.pending.append(topic.value) }
             if marks != nil, index.streamRecords > 0 || !index.sessions.isEmpty { survey.sessions[topic.value] = index.sessions }
         }
+        surveyCursor.withLock { $0 = survey.pending.first }
         // Nothing could be read at all: Kafka is the trouble, not a topic.
         if read == 0, let failure { throw failure }
         return survey
@@ -217,9 +227,19 @@ final class TopicArchive: Sendable {
         throw .limit(.recordingReaders, "this relay is already reading as many recordings from Kafka as it may at once (\(maxReaders)); try again shortly")
     }
 
+    /// How long a consumer given back is kept for the next slot before it is closed (each holds
+    /// a few librdkafka threads and buffers).
+    static let idleConsumerMilliseconds: UInt64 = 60_000
+
+    /// The time from `start` to `end` on the uptime clock, 0 when `start` is later: another task
+    /// may have stamped an entry after this one read the clock.
+    static func elapsed(from start: UInt64, to end: UInt64) -> UInt64 {
+        end > start ? end - start : 0
+    }
+
     /// A consumer for a reader slot: one given back earlier, or a new one.
     private func takeConsumer() async throws -> KafkaConsumer {
-        if let idle = idleConsumers.withLock({ $0.popLast() }) { return idle }
+        if let idle = idleConsumers.withLock({ $0.popLast() }) { return idle.consumer }
         let kafka = kafka
         let logger = logger
         let made: Result<KafkaConsumer, KafkaError> = await runBlocking {
@@ -230,16 +250,27 @@ final class TopicArchive: Sendable {
 
     /// Takes a slot's consumer back for the next: it stops reading, and waits (at most
     /// ``RelayLimits/recordingReaders`` of them; so downloads do not make a consumer each).
+    /// Consumers found idle for longer than ``idleConsumerMilliseconds`` are closed then (the
+    /// next slot given back after that long), so a burst of downloads does not keep its
+    /// consumers while the relay goes on listing and downloading little.
     private func giveBack(_ consumer: KafkaConsumer?) {
+        let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
+        var closing: [KafkaConsumer] = []
         if let consumer {
             try? consumer.assign([])
-            let kept = idleConsumers.withLock { idle -> Bool in
-                guard idle.count < maxReaders else { return false }
-                idle.append(consumer)
-                return true
+            idleConsumers.withLock { idle in
+                if idle.count < maxReaders { idle.append((consumer, now)) } else { closing.append(consumer) }
             }
-            if !kept { DispatchQueue.global().async { consumer.close() } }
         }
+        let stale = { (entry: (consumer: KafkaConsumer, since: UInt64)) in
+            Self.elapsed(from: entry.since, to: now) > Self.idleConsumerMilliseconds
+        }
+        idleConsumers.withLock { idle in
+            closing += idle.filter(stale).map(\.consumer)
+            idle.removeAll(where: stale)
+        }
+        // Closing waits for librdkafka's threads: not on the caller's task.
+        if !closing.isEmpty { DispatchQueue.global().async { [closing] in for consumer in closing { consumer.close() } } }
         readers.withLock { $0 -= 1 }
     }
 
@@ -325,7 +356,8 @@ final class ArchiveReader: Sendable {
     /// ``TopicArchive/stallMilliseconds``.
     /// `stallMilliseconds` nil: wait for new records for ever (a replay that reaches the live edge).
     /// `atEnd`: called each time the reader has everything the partition holds so far.
-    func read(from: Int64, until: Int64, stallMilliseconds: Int64? = TopicArchive.stallMilliseconds,
+    /// `deadline` (uptime ns): stop reading then, even while Kafka is slow to answer.
+    func read(from: Int64, until: Int64, stallMilliseconds: Int64? = TopicArchive.stallMilliseconds, deadline: UInt64? = nil,
               atEnd: (() -> Void)? = nil, _ visit: (KafkaMessage) async throws -> Bool) async throws {
         guard from < until else { return }
         let consumer = consumer
@@ -338,6 +370,7 @@ final class ArchiveReader: Sendable {
         var next = from
         var quietSince = DispatchTime.now().uptimeNanoseconds
         while next < until, !Task.isCancelled {
+            if let deadline, DispatchTime.now().uptimeNanoseconds >= deadline { return }
             let batch: [KafkaConsumerEvent] = await runBlocking {
                 var events: [KafkaConsumerEvent] = []
                 while events.count < TopicArchive.batchRecords, let event = consumer.poll(timeoutMilliseconds: events.isEmpty ? 200 : 0) {
@@ -354,6 +387,7 @@ final class ArchiveReader: Sendable {
                     next = message.offset + 1
                     guard message.offset < until else { return }
                     guard try await visit(message) else { return }
+                    if let deadline, DispatchTime.now().uptimeNanoseconds >= deadline { return }
                 case .endOfPartition(let eofTopic, _, let offset):
                     guard eofTopic == topic else { break }
                     if offset >= until { return }

@@ -46,7 +46,8 @@ func makeApplication(
         return Response(
             status: .ok,
             headers: [.contentType: "text/html; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: IndexPage.render(topics: topics, relayID: relay.settings.relayID)))
+            body: .init(byteBuffer: ByteBuffer(string: IndexPage.render(topics: topics, relayID: relay.settings.relayID,
+                                                                                 listsRecordings: relay.settings.access.watchTokens == nil)))
         )
     }
 

@@ -5,7 +5,9 @@ import Relay
 enum IndexPage {
     /// The page as served: live topics as tiles (the script turns each into a muted live
     /// preview and keeps the wall current from `/api/topics`), then every other topic.
-    static func render(topics: [TopicSummary], relayID: String) -> String {
+    /// `listsRecordings`: false where watch tokens are on (each topic needs its own token, so the
+    /// list across topics is refused; the page says so instead of asking for it).
+    static func render(topics: [TopicSummary], relayID: String, listsRecordings: Bool = true) -> String {
         let live = topics.filter(\.live)
         let tiles = live.map { topic -> String in
             let name = html(topic.name)
@@ -40,10 +42,7 @@ enum IndexPage {
             </section>
             <p id="wall-empty" class="muted"\(live.isEmpty ? "" : " hidden")>Nothing is live right now. Streams appear here as they start.</p>
             <h2>Recorded in Kafka</h2>
-            <p id="recordings-note" class="muted" role="status">Reading what Kafka holds…</p>
-            <table class="topics recordings" id="recordings-table" hidden><thead><tr><th>started</th><th>topic</th>\
-            <th>length</th><th>size</th><th>relay</th><th>state</th><th></th></tr></thead>
-            <tbody id="recordings"></tbody></table>
+            \(listsRecordings ? recordingsSection : tokensNote)
             <h2>Other topics</h2>
             <table class="topics"><thead><tr><th>topic</th><th>state</th><th>viewers</th><th>fragments</th><th></th></tr></thead>
             <tbody id="idle-topics">
@@ -54,6 +53,19 @@ enum IndexPage {
             </body></html>
             """
     }
+
+    /// Filled in by the script from `/api/recordings`.
+    static let recordingsSection = """
+        <p id="recordings-note" class="muted" role="status">Reading what Kafka holds…</p>
+        <table class="topics recordings" id="recordings-table" hidden><thead><tr><th>started</th><th>topic</th>\
+        <th>length</th><th>size</th><th>relay</th><th>state</th><th></th></tr></thead>
+        <tbody id="recordings"></tbody></table>
+        """
+
+    static let tokensNote = """
+        <p id="recordings-note" class="muted">This relay needs a watch token for each topic, so it lists no \
+        recordings here: a topic's recordings page, opened with its token (<code>recordings.html?topic=T&amp;token=…</code>), lists its own.</p>
+        """
 
     static func html(_ text: String) -> String {
         var out = ""

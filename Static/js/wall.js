@@ -147,11 +147,13 @@ function recordingRow({ topic, session }) {
   const tr = document.createElement('tr');
   tr.dataset.topic = topic;
   tr.dataset.session = session.id;
+  // Times come from the records' headers: one that is not a date gets no link, not an exception.
   const started = new Date(session.startedAtMilliseconds);
+  const valid = !Number.isNaN(started.getTime());
   const topicLink = document.createElement('a');
   topicLink.href = `/recordings.html?topic=${encodeURIComponent(topic)}`;
   topicLink.textContent = topic;
-  const cells = [started.toLocaleString(), topicLink, formatDuration(session.durationMilliseconds), formatBytes(session.bytes),
+  const cells = [valid ? started.toLocaleString() : '?', topicLink, formatDuration(session.durationMilliseconds), formatBytes(session.bytes),
     session.relay, describeSession(session)];
   for (const cell of cells) {
     const td = document.createElement('td');
@@ -160,19 +162,21 @@ function recordingRow({ topic, session }) {
   }
   const watch = document.createElement('a');
   watch.className = 'watch-from-start';
-  watch.href = `/watch.html?topic=${encodeURIComponent(topic)}&at=${encodeURIComponent(started.toISOString())}`;
+  if (valid) watch.href = `/watch.html?topic=${encodeURIComponent(topic)}&at=${encodeURIComponent(started.toISOString())}`;
   watch.textContent = 'watch from its start';
   const download = document.createElement('a');
   download.className = 'download';
   download.href = recordingUrl(topic, session);
   download.textContent = 'download';
   const actions = document.createElement('td');
-  actions.append(watch, ' · ', download);
+  if (valid) actions.append(watch, ' · ');
+  actions.append(download);
   tr.append(actions);
   return tr;
 }
 
 async function refreshRecordings() {
+  if (!recordingsTable) return;  // the relay needs watch tokens: the page says why there is no list
   let list;
   try {
     const response = await fetch(`/api/recordings?limit=${RECORDINGS_SHOWN}`, { cache: 'no-store' });
@@ -203,5 +207,7 @@ function soonRefreshRecordings() {
 }
 
 window.kvbWall.recordings = null;
-refreshRecordings();
-setInterval(refreshRecordings, RECORDINGS_POLL_MS);
+if (recordingsTable) {
+  refreshRecordings();
+  setInterval(refreshRecordings, RECORDINGS_POLL_MS);
+}

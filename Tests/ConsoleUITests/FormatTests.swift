@@ -40,6 +40,10 @@ struct FormatTests {
         #expect(Format.timestamp(milliseconds: -1, exact: true) == "1969-12-31T23:59:59.999Z")
         #expect(Format.timestamp(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00Z")
         #expect(Format.timestamp(milliseconds: 4_102_444_799_999, exact: true) == "2099-12-31T23:59:59.999Z")
+        #expect(Format.timestamp(milliseconds: -1_500, exact: true) == "1969-12-31T23:59:58.500Z")
+        // Times from record headers can be anything: they format, never trap.
+        #expect(Format.timestamp(milliseconds: .max, exact: true).hasSuffix(".807Z"))
+        #expect(Format.timestamp(milliseconds: .min, exact: true).hasSuffix(".192Z"))
     }
 
     /// Numbers from status documents are anyone's: they must format, never trap (see `make fuzz`).

@@ -62,6 +62,11 @@ struct ScreenTests {
         #expect(String(narrow[start].dropFirst(16) + narrow[start + 1].dropFirst(16)).filter { $0 != " " }
                 == "http://127.0.0.1:8080/api/topics/lobby/recording.webm?session=s%2Fold")
 
+        // A recording is the past: pausing or switching is for live topics.
+        _ = state.handle(.escape, fleet: fleet, nowMilliseconds: now)
+        #expect(state.handle(.character("p"), fleet: fleet, nowMilliseconds: now).isEmpty)
+        #expect(state.mode == .normal && state.statusIsError)
+
         // A topic's details say how many sessions Kafka holds of it.
         var topics = ConsoleState(consoleID: "c")
         _ = topics.handle(.character("3"), fleet: fleet, nowMilliseconds: now)

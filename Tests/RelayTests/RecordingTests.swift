@@ -75,11 +75,22 @@ struct RecordingTests {
         let records = Int64(SessionIndex.maxCheckpoints) * SessionIndex.checkpointEvery * 4  // four doublings' worth
         for seq in 0..<records { index.add(Fragments.delta("a", UInt64(seq), size: 10), offset: seq, size: 10) }
         #expect(index.sessions[0].records == records && index.sessions[0].bytes == records * 10)
+        #expect(index.checkpointCounts.allSatisfy { $0 <= SessionIndex.maxCheckpoints && $0 > SessionIndex.maxCheckpoints / 4 },
+                "\(index.checkpointCounts)")
         // Retention takes the first half: what is left is right to within the stride reached.
         index.retain(from: records / 2)
         let left = index.sessions[0]
         #expect(left.firstOffset >= records / 2 && left.firstOffset - records / 2 <= SessionIndex.checkpointEvery * 8)
         #expect(left.records == records - left.firstOffset && left.bytes == left.records * 10)
+
+        // Retention that passes every checkpoint (nothing listed it meanwhile) leaves figures off
+        // by less than one stride, not the whole session's.
+        var short = SessionIndex()
+        for seq in 0..<40 { short.add(Fragments.delta("b", UInt64(seq), size: 10), offset: Int64(seq), size: 10) }
+        short.retain(from: 39)
+        let tail = short.sessions[0]
+        #expect(tail.firstOffset == 39 && !tail.complete)
+        #expect(tail.records == 40 - 32 && tail.startedAtMilliseconds == 32, "from the last checkpoint before the cut (record 32)")
     }
 
     @Test func aTopicOfOtherRecordsIsForeignAfterAFew() {
@@ -107,6 +118,10 @@ struct RecordingTests {
         #expect(list.total == 4 && list.topics == 2 && list.pendingTopics == ["a", "z"])
         #expect(RecordingList(sessions: sessions, limit: 0, pendingTopics: [], madeAtMilliseconds: 5).recordings.isEmpty)
         #expect(RecordingCatalog.streamTopics(["b", "kvb.status", "a", "__bad", "kvb.control"]).map(\.value) == ["a", "b"])
+        // Times are anyone's (record headers): extremes saturate rather than trap.
+        let absurd = RecordedSession(id: "x", relay: "r", startedAtMilliseconds: .min, endedAtMilliseconds: .max, bytes: 1,
+                                     records: 1, firstOffset: 0, lastOffset: 0, ended: true, complete: true)
+        #expect(absurd.durationMilliseconds == .max)
     }
 }
 

@@ -249,9 +249,11 @@ async def test_recordings_of_every_topic_newest_first(kvb, topic):
     print(json.dumps(listing, indent=1)[:1500])
     assert ours == [(f"{topic}-b", newer), (topic, older)], ours
     for recording in listing["recordings"]:
-        session = recording["session"]
-        assert session["ended"] and session["complete"] and session["bytes"] > 0 and session["relay"], session
-    assert all(r["topic"] != foreign for r in listing["recordings"])
+        if recording["topic"].startswith(topic):
+            session = recording["session"]
+            assert session["ended"] and session["complete"] and session["bytes"] > 0 and session["relay"] == relay.name, session
+    # Another application's topic is no recording (and is not left pending either).
+    assert all(r["topic"] != foreign for r in listing["recordings"]) and foreign not in listing["pendingTopics"]
 
     # The newest one only; the total says how many there are.
     status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/recordings?limit=1")
@@ -266,3 +268,29 @@ async def test_recordings_of_every_topic_newest_first(kvb, topic):
         assert status == 400 and b"limit" in body, (bad, status, body)
     _, metrics = await asyncio.to_thread(http_get, relay.url + "/metrics")
     assert re.search(rb'kvb_rejected_total\{reason="bad_limit"\} 3\b', metrics), metrics[-600:]
+
+
+async def test_recordings_only_of_the_topics_a_relay_serves(kvb, topic):
+    """A relay with --topic-pattern lists, and reads, only the topics it serves: another relay's
+    broadcast on the same cluster, outside the pattern, is neither listed nor pending."""
+    served = await asyncio.to_thread(kvb.start_relay, None, args=["--topic-pattern", f"{topic}-cam*"])
+    other = await asyncio.to_thread(kvb.start_relay)
+    fixture = load_fixture("vp8-opus")
+    mine = await publish(served.url, f"{topic}-cam1", fixture.chunks, interval=0)
+    await publish(other.url, f"{topic}-elsewhere", fixture.chunks, interval=0)
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        status, _, body = await asyncio.to_thread(get, f"{served.url}/api/recordings")
+        assert status == 200, body
+        listing = json.loads(body)
+        if not listing["pendingTopics"]:
+            break
+        assert asyncio.get_running_loop().time() < deadline, f"still pending: {listing['pendingTopics']}"
+        await asyncio.sleep(1)
+    topics = {r["topic"] for r in listing["recordings"]}
+    assert topics == {f"{topic}-cam1"}, topics
+    assert listing["recordings"][0]["session"]["id"] == mine and listing["total"] == 1 and listing["topics"] == 1, listing
+    # The other relay, serving every topic, lists both.
+    status, _, body = await asyncio.to_thread(get, f"{other.url}/api/recordings?limit=1000")
+    assert {f"{topic}-cam1", f"{topic}-elsewhere"} <= {r["topic"] for r in json.loads(body)["recordings"]}

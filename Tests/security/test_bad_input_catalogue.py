@@ -408,6 +408,12 @@ def test_listing_recordings_without_watch_tokens(guarded):
         return Outcome(status, body.decode(errors="replace"))
     guarded.expect("a topic's recordings without its token", one(), 403, "needs a watch token", "watch_token_missing")
 
+    # The front page says why it lists no recordings, and does not ask for them.
+    async def front_page():
+        status, body = await asyncio.to_thread(http_get, guarded.url + "/")
+        assert status == 200 and b"needs a watch token for each topic" in body and b"recordings-table" not in body, body[-800:]
+    guarded.run(front_page())
+
     async def with_token():
         query = "token=" + token("sec-bystander")["token"]
         status, body = await asyncio.to_thread(http_get, guarded.url + "/api/topics/sec-bystander/sessions?" + query)
