@@ -179,8 +179,8 @@ extension Relay {
     static let probesPerListing = 10
     static let probeBudgetMilliseconds: Int64 = 1_500
 
-    /// The topics that carry kvb streams, with what the fleet says of them: live when some relay
-    /// reported a publisher on it within the last 3 seconds. Topics of other applications are not
+    /// The topics that carry kvb streams and that this relay serves, with what the fleet says of
+    /// them: live when some relay reported a publisher on it within the last 3 seconds. Topics of other applications are not
     /// listed; each cluster topic is probed once (its newest records) and the verdict remembered.
     public func topicSummaries() async -> [TopicSummary] {
         let admin = self.admin
@@ -195,6 +195,9 @@ extension Relay {
         let reported = Set(fresh.flatMap { $0.topics.filter { $0.publishers > 0 }.compactMap { try? TopicName($0.name) } })
         // Only topics that exist: a viewer may wait on one that has no stream yet.
         names.formUnion(local.union(reported).filter { listed.contains($0.value) })
+        // Only topics this relay serves (`--topic-pattern`): a link to any other would be refused.
+        let access = settings.access
+        names = names.filter { (try? access.allows(topic: $0)) != nil }
         var kvbTopics: [TopicName] = []
         var probes = 0
         for topic in names.sorted() {

@@ -272,7 +272,8 @@ async def test_recordings_of_every_topic_newest_first(kvb, topic):
 
 async def test_recordings_only_of_the_topics_a_relay_serves(kvb, topic):
     """A relay with --topic-pattern lists, and reads, only the topics it serves: another relay's
-    broadcast on the same cluster, outside the pattern, is neither listed nor pending."""
+    broadcast on the same cluster, outside the pattern, is neither listed nor pending, in its
+    recordings or in its topic list."""
     served = await asyncio.to_thread(kvb.start_relay, None, args=["--topic-pattern", f"{topic}-cam*"])
     other = await asyncio.to_thread(kvb.start_relay)
     fixture = load_fixture("vp8-opus")
@@ -291,6 +292,10 @@ async def test_recordings_only_of_the_topics_a_relay_serves(kvb, topic):
     topics = {r["topic"] for r in listing["recordings"]}
     assert topics == {f"{topic}-cam1"}, topics
     assert listing["recordings"][0]["session"]["id"] == mine and listing["total"] == 1 and listing["topics"] == 1, listing
+    # Its topic list too has only what it serves (a link to another topic would be refused).
+    from kvbharness import api_topics
+    listed = await asyncio.to_thread(api_topics, served)
+    assert f"{topic}-elsewhere" not in listed and f"{topic}-cam1" in listed, sorted(listed)
     # The other relay, serving every topic, lists both.
     status, _, body = await asyncio.to_thread(get, f"{other.url}/api/recordings?limit=1000")
     assert {f"{topic}-cam1", f"{topic}-elsewhere"} <= {r["topic"] for r in json.loads(body)["recordings"]}
