@@ -120,11 +120,18 @@ final class TopicArchive: Sendable {
     /// single topic's listing or download reads all there is).
     private func update(_ topic: TopicName, using reader: ArchiveReader, until deadline: UInt64?, surveying: Bool = false)
         async throws -> (index: SessionIndex, marks: KafkaWatermarks?) {
-        guard let marks = try await reader.watermarks() else { return (SessionIndex(), nil) }
+        guard var marks = try await reader.watermarks() else { return (SessionIndex(), nil) }
         var index = indexes.withLock { $0[topic.value] } ?? SessionIndex()
-        // Fewer records than were read: the topic was deleted and made again.
-        let remade = marks.high < index.nextOffset
-        if remade { index = SessionIndex() }
+        // Fewer records than were read: another reader may have read past this one's watermarks
+        // since they were asked for; asked again now, after that reader stored its index, they
+        // are still fewer only if the topic was deleted and made again.
+        var remade = false
+        if marks.high < index.nextOffset {
+            guard let again = try await reader.watermarks() else { return (SessionIndex(), nil) }
+            marks = again
+            remade = marks.high < index.nextOffset
+            if remade { index = SessionIndex() }
+        }
         index.retain(from: marks.low)
         try await reader.read(from: index.nextOffset, until: marks.high, deadline: deadline) { message in
             index.add(StreamFragment(message), offset: message.offset, size: message.value.count)
