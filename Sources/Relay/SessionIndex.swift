@@ -80,7 +80,8 @@ struct SessionIndex: Sendable, Equatable {
     }
 
     /// Retention removed everything before `low`: sessions wholly before it go, and a session it
-    /// cuts into starts at its first checkpoint kept and is no longer complete.
+    /// cuts into starts at its first checkpoint kept (or, past them all, at `low` with the figures
+    /// of the last checkpoint before it) and is no longer complete.
     mutating func retain(from low: Int64) {
         entries.removeAll { $0.session.lastOffset < low }
         for i in entries.indices where entries[i].session.firstOffset < low {
