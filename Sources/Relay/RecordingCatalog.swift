@@ -28,7 +28,7 @@ public final class RecordingCatalog: Sendable {
     private let archive: TopicArchive
     private let topics: @Sendable () async -> [TopicName]?
     private let options: Options
-    private let latest = Locked<(list: RecordingList, at: UInt64)?>(nil)
+    private let latest = Locked<(list: RecordingList, at: ContinuousClock.Instant)?>(nil)
     private let running = Locked<Task<RecordingList, any Error>?>(nil)
 
     init(archive: TopicArchive, options: Options = Options(), topics: @escaping @Sendable () async -> [TopicName]?) {
@@ -58,9 +58,7 @@ public final class RecordingCatalog: Sendable {
     /// every reader slot is busy and there is no earlier answer to give.
     public func list(limit: Int) async throws -> RecordingList {
         let limit = min(max(0, limit), Self.maxLimit)
-        let now = DispatchTime.now().uptimeNanoseconds
-        if let latest = latest.withLock({ $0 }),
-           TopicArchive.elapsed(from: latest.at, to: now) < UInt64(max(0, options.reuseMilliseconds)) * 1_000_000 {
+        if let latest = latest.withLock({ $0 }), ContinuousClock.now - latest.at < .milliseconds(options.reuseMilliseconds) {
             return Self.trimmed(latest.list, to: limit)
         }
         let task = running.withLock { running -> Task<RecordingList, any Error> in
@@ -82,11 +80,11 @@ public final class RecordingCatalog: Sendable {
     private func make() async throws -> RecordingList {
         defer { running.withLock { $0 = nil } }
         guard let topics = await topics() else { throw RelayError.kafkaUnavailable("the cluster's topics could not be listed") }
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, options.budgetMilliseconds)) * 1_000_000
+        let deadline = ContinuousClock.now + .milliseconds(max(0, options.budgetMilliseconds))
         let survey = try await archive.survey(topics, until: deadline)
         let list = RecordingList(sessions: survey.sessions, limit: Self.maxLimit, pendingTopics: survey.pending,
                                  madeAtMilliseconds: currentMilliseconds())
-        latest.withLock { $0 = (list, DispatchTime.now().uptimeNanoseconds) }
+        latest.withLock { $0 = (list, ContinuousClock.now) }
         return list
     }
 

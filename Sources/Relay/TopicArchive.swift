@@ -16,14 +16,15 @@ final class TopicArchive: Sendable {
     private let maxReaders: Int
     private let readers = Locked(0)
     /// Consumers of slots given back, for the next slots, with when (uptime ms); newest last.
-    private let idleConsumers = Locked<[(consumer: KafkaConsumer, since: UInt64)]>([])
+    private let idleConsumers = Locked<[(consumer: KafkaConsumer, since: ContinuousClock.Instant)]>([])
     private let indexes = Locked<[String: SessionIndex]>([:])
     /// Where the next survey starts: the first topic the last one left unread.
     private let surveyCursor = Locked<String?>(nil)
-    /// Topics found to hold other applications' records, with when (uptime ms).
-    private let foreignTopics = Locked<[String: UInt64]>([:])
+    /// Topics found to hold other applications' records (looked at again after the directory's
+    /// recheck time, 10 minutes).
+    private let verdicts = Locked(TopicDirectory())
     /// Recordings indexed lately (a player asks for several ranges of one file), by session and extent.
-    private let recordingIndexes = Locked<[String: (index: RecordingIndex, at: UInt64)]>([:])
+    private let recordingIndexes = Locked<[String: (index: RecordingIndex, at: ContinuousClock.Instant)]>([:])
 
     /// Records asked for per blocking read, and how long a read may find nothing new before the
     /// cluster counts as unreachable.
@@ -35,10 +36,7 @@ final class TopicArchive: Sendable {
     /// Topics whose sessions are remembered; past it, one of the others is forgotten (and scanned
     /// again if asked for).
     static let maxIndexedTopics = 1_000
-    static let indexLifetimeMilliseconds: UInt64 = 300_000
-    /// How long a topic found to hold another application's records is left out of surveys (it
-    /// may be deleted and made again for a stream).
-    static let foreignRecheckMilliseconds: UInt64 = 600_000
+    static let indexLifetime: Duration = .seconds(300)
 
     init(kafka: KafkaConfiguration, maxReaders: Int, logger: Logger) {
         self.kafka = kafka
@@ -83,9 +81,9 @@ final class TopicArchive: Sendable {
                 end = min(end, max(start + 1, found.offset))
             }
             let key = "\(topic.value)/\(chosen.id)/\(start)-\(end)"
-            let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
+            let now = ContinuousClock.now
             let cached = recordingIndexes.withLock { cache -> RecordingIndex? in
-                cache = cache.filter { Self.elapsed(from: $0.value.at, to: now) < Self.indexLifetimeMilliseconds }
+                cache = cache.filter { now - $0.value.at < Self.indexLifetime }
                 return cache[key]?.index
             }
             let index: RecordingIndex
@@ -114,11 +112,11 @@ final class TopicArchive: Sendable {
         return (index.sessions, marks)
     }
 
-    /// Reads what `topic` holds beyond its remembered index, until `deadline` (uptime ns; nil:
+    /// Reads what `topic` holds beyond its remembered index, until `deadline` (nil:
     /// to the end), and remembers the index. Nil watermarks: the cluster does not know the topic.
     /// `surveying`: a listing across topics, which stops at another application's records (a
     /// single topic's listing or download reads all there is).
-    private func update(_ topic: TopicName, using reader: ArchiveReader, until deadline: UInt64?, surveying: Bool = false)
+    private func update(_ topic: TopicName, using reader: ArchiveReader, until deadline: ContinuousClock.Instant?, surveying: Bool = false)
         async throws -> (index: SessionIndex, marks: KafkaWatermarks?) {
         guard var marks = try await reader.watermarks() else { return (SessionIndex(), nil) }
         var index = indexes.withLock { $0[topic.value] } ?? SessionIndex()
@@ -157,15 +155,12 @@ final class TopicArchive: Sendable {
     }
 
     /// Brings the sessions of every topic in `topics` up to date on one reader slot, reading
-    /// until `deadline` (uptime ns): what is left waits for the next survey, which goes on from
+    /// until `deadline`: what is left waits for the next survey, which goes on from
     /// there. Topics that turn out to hold other applications' records are left out, and not
-    /// read again for ``foreignRecheckMilliseconds``.
-    func survey(_ topics: [TopicName], until deadline: UInt64) async throws -> Survey {
-        let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
-        let skipped = foreignTopics.withLock { foreign in
-            foreign = foreign.filter { Self.elapsed(from: $0.value, to: now) < Self.foreignRecheckMilliseconds }
-            return Set(foreign.keys)
-        }
+    /// read again until the directory's recheck time (10 minutes).
+    func survey(_ topics: [TopicName], until deadline: ContinuousClock.Instant) async throws -> Survey {
+        let now = currentMilliseconds()
+        let skipped = verdicts.withLock { verdicts in Set(topics.map(\.value).filter { verdicts.verdict(for: $0, nowMilliseconds: now) == .foreign }) }
         let slot = try await acquire()
         defer { slot.release() }
         var survey = Survey()
@@ -176,7 +171,7 @@ final class TopicArchive: Sendable {
         let cursor = surveyCursor.withLock { $0 }
         let ordered = cursor.map { cursor in topics.filter { $0.value >= cursor } + topics.filter { $0.value < cursor } } ?? topics
         for topic in ordered where !skipped.contains(topic.value) {
-            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+            guard ContinuousClock.now < deadline else {
                 survey.pending.append(topic.value)
                 continue
             }
@@ -194,7 +189,7 @@ final class TopicArchive: Sendable {
                 continue
             }
             if index.isForeign {
-                foreignTopics.withLock { $0[topic.value] = now }
+                verdicts.withLock { $0.record(.foreign, for: topic.value, nowMilliseconds: now) }
                 continue
             }
             if let marks, index.nextOffset < marks.high { survey.pending.append(topic.value) }
@@ -236,13 +231,7 @@ final class TopicArchive: Sendable {
 
     /// How long a consumer given back is kept for the next slot before it is closed (each holds
     /// a few librdkafka threads and buffers).
-    static let idleConsumerMilliseconds: UInt64 = 60_000
-
-    /// The time from `start` to `end` on the uptime clock, 0 when `start` is later: another task
-    /// may have stamped an entry after this one read the clock.
-    static func elapsed(from start: UInt64, to end: UInt64) -> UInt64 {
-        end > start ? end - start : 0
-    }
+    static let idleConsumerLifetime: Duration = .seconds(60)
 
     /// A consumer for a reader slot: one given back earlier, or a new one.
     private func takeConsumer() async throws -> KafkaConsumer {
@@ -257,11 +246,11 @@ final class TopicArchive: Sendable {
 
     /// Takes a slot's consumer back for the next: it stops reading, and waits (at most
     /// ``RelayLimits/recordingReaders`` of them; so downloads do not make a consumer each).
-    /// Consumers found idle for longer than ``idleConsumerMilliseconds`` are closed then (the
+    /// Consumers found idle for longer than ``idleConsumerLifetime`` are closed then (the
     /// next slot given back after that long), so a burst of downloads does not keep its
     /// consumers while the relay goes on listing and downloading little.
     private func giveBack(_ consumer: KafkaConsumer?) {
-        let now = DispatchTime.now().uptimeNanoseconds / 1_000_000
+        let now = ContinuousClock.now
         var closing: [KafkaConsumer] = []
         if let consumer {
             try? consumer.assign([])
@@ -269,9 +258,7 @@ final class TopicArchive: Sendable {
                 if idle.count < maxReaders { idle.append((consumer, now)) } else { closing.append(consumer) }
             }
         }
-        let stale = { (entry: (consumer: KafkaConsumer, since: UInt64)) in
-            Self.elapsed(from: entry.since, to: now) > Self.idleConsumerMilliseconds
-        }
+        let stale = { (entry: (consumer: KafkaConsumer, since: ContinuousClock.Instant)) in now - entry.since > Self.idleConsumerLifetime }
         idleConsumers.withLock { idle in
             closing += idle.filter(stale).map(\.consumer)
             idle.removeAll(where: stale)
@@ -363,8 +350,8 @@ final class ArchiveReader: Sendable {
     /// ``TopicArchive/stallMilliseconds``.
     /// `stallMilliseconds` nil: wait for new records for ever (a replay that reaches the live edge).
     /// `atEnd`: called each time the reader has everything the partition holds so far.
-    /// `deadline` (uptime ns): stop reading then, even while Kafka is slow to answer.
-    func read(from: Int64, until: Int64, stallMilliseconds: Int64? = TopicArchive.stallMilliseconds, deadline: UInt64? = nil,
+    /// `deadline`: stop reading then, even while Kafka is slow to answer.
+    func read(from: Int64, until: Int64, stallMilliseconds: Int64? = TopicArchive.stallMilliseconds, deadline: ContinuousClock.Instant? = nil,
               atEnd: (() -> Void)? = nil, _ visit: (KafkaMessage) async throws -> Bool) async throws {
         guard from < until else { return }
         let consumer = consumer
@@ -375,9 +362,9 @@ final class ArchiveReader: Sendable {
             throw RelayError.kafkaUnavailable(error.message)
         }
         var next = from
-        var quietSince = DispatchTime.now().uptimeNanoseconds
+        var quietSince = ContinuousClock.now
         while next < until, !Task.isCancelled {
-            if let deadline, DispatchTime.now().uptimeNanoseconds >= deadline { return }
+            if let deadline, ContinuousClock.now >= deadline { return }
             let batch: [KafkaConsumerEvent] = await runBlocking {
                 var events: [KafkaConsumerEvent] = []
                 while events.count < TopicArchive.batchRecords, let event = consumer.poll(timeoutMilliseconds: events.isEmpty ? 200 : 0) {
@@ -394,7 +381,7 @@ final class ArchiveReader: Sendable {
                     next = message.offset + 1
                     guard message.offset < until else { return }
                     guard try await visit(message) else { return }
-                    if let deadline, DispatchTime.now().uptimeNanoseconds >= deadline { return }
+                    if let deadline, ContinuousClock.now >= deadline { return }
                 case .endOfPartition(let eofTopic, _, let offset):
                     guard eofTopic == topic else { break }
                     if offset >= until { return }
@@ -405,10 +392,10 @@ final class ArchiveReader: Sendable {
                     break
                 }
             }
-            let now = DispatchTime.now().uptimeNanoseconds
+            let now = ContinuousClock.now
             if progressed {
                 quietSince = now
-            } else if let stallMilliseconds, Int64((now - quietSince) / 1_000_000) > stallMilliseconds {
+            } else if let stallMilliseconds, now - quietSince > .milliseconds(stallMilliseconds) {
                 throw RelayError.kafkaUnavailable("Kafka gave nothing of \(topic) from offset \(next) for \(stallMilliseconds / 1000) s")
             }
         }
