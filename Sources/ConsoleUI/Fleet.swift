@@ -28,11 +28,6 @@ public struct Fleet: Sendable {
 
     public init() {}
 
-    /// The recordings of `topic`, newest first.
-    public func recordings(of topic: String) -> [RecordedSession] {
-        (recordings?.recordings ?? []).filter { $0.topic == topic }.map(\.session)
-    }
-
     /// Where a browser reaches `relay` (its reported address), or else any relay still reporting:
     /// for links to recordings. Nil when no relay reports.
     public func address(preferring relay: String, nowMilliseconds now: Int64) -> String? {

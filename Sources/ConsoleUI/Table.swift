@@ -120,6 +120,8 @@ public struct Table: Sendable, Equatable {
             return Table(columns: columns, rows: rows)
 
         case .topics:
+            // Each topic's recordings, grouped once for all rows.
+            let recordings = Dictionary(grouping: fleet.recordings?.recordings ?? [], by: \.topic)
             let rows = fleet.topics.map { t -> Row in
                 Row(
                     cells: [t.name, t.paused ? "PAUSED" : (t.publishers > 0 ? "live" : "idle"), "\(t.publishers)", "\(t.viewers)",
@@ -132,7 +134,7 @@ public struct Table: Sendable, Equatable {
                               ("out", "\(Format.byteRate(t.outBytesPerSecond)), \(Format.perSecond(t.outFragmentsPerSecond))"),
                               ("high watermark", t.highWatermark.map { Format.count($0) } ?? "—"),
                               ("retained", t.retainedRecords.map { "\(Format.count($0)) records (rewind and download: recordings.html)" } ?? "—"),
-                              ("recordings", recordingsLine(fleet.recordings(of: t.name), list: fleet.recordings, now: now)),
+                              ("recordings", recordingsLine((recordings[t.name] ?? []).map(\.session), list: fleet.recordings, now: now)),
                               ("worst lag", t.maxLag.map { "\($0) records" } ?? "—"),
                               ("glass to glass p50", Format.milliseconds(t.glassP50))]
                 )

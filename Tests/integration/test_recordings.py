@@ -222,6 +222,20 @@ async def test_a_time_range_downloads_from_the_keyframe_before_it(kvb, topic, tm
     assert re.search(rb'kvb_rejected_total\{reason="bad_recording_time"\} 3\b', metrics), metrics[-600:]
 
 
+async def all_recordings(url: str) -> dict:
+    """`/api/recordings` once it has read every topic: one listing reads for at most 2 s, and
+    what it leaves (other tests' topics on the shared cluster) is pending for the next."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        status, _, body = await asyncio.to_thread(get, f"{url}/api/recordings")
+        assert status == 200, body
+        listing = json.loads(body)
+        if not listing["pendingTopics"]:
+            return listing
+        assert asyncio.get_running_loop().time() < deadline, f"still pending: {listing['pendingTopics']}"
+        await asyncio.sleep(1)
+
+
 async def test_recordings_of_every_topic_newest_first(kvb, topic):
     """`GET /api/recordings`: the sessions of every stream topic of the cluster, newest first, as
     the front page lists them; another application's topic is not one of them."""
@@ -234,17 +248,7 @@ async def test_recordings_of_every_topic_newest_first(kvb, topic):
     foreign = f"{topic}-other"
     await asyncio.to_thread(produce, kvb.shared_bootstrap or relay.bootstrap, foreign, [b"not video %d" % i for i in range(40)])
 
-    # One listing reads for at most 2 s; what it leaves (other tests' topics on the shared
-    # cluster) is pending, and the next goes on from there.
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
-        status, _, body = await asyncio.to_thread(get, f"{relay.url}/api/recordings")
-        assert status == 200, body
-        listing = json.loads(body)
-        if not listing["pendingTopics"]:
-            break
-        assert asyncio.get_running_loop().time() < deadline, f"still pending: {listing['pendingTopics']}"
-        await asyncio.sleep(1)
+    listing = await all_recordings(relay.url)
     ours = [(r["topic"], r["session"]["id"]) for r in listing["recordings"] if r["topic"].startswith(topic)]
     print(json.dumps(listing, indent=1)[:1500])
     assert ours == [(f"{topic}-b", newer), (topic, older)], ours
@@ -280,15 +284,7 @@ async def test_recordings_only_of_the_topics_a_relay_serves(kvb, topic):
     mine = await publish(served.url, f"{topic}-cam1", fixture.chunks, interval=0)
     await publish(other.url, f"{topic}-elsewhere", fixture.chunks, interval=0)
 
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
-        status, _, body = await asyncio.to_thread(get, f"{served.url}/api/recordings")
-        assert status == 200, body
-        listing = json.loads(body)
-        if not listing["pendingTopics"]:
-            break
-        assert asyncio.get_running_loop().time() < deadline, f"still pending: {listing['pendingTopics']}"
-        await asyncio.sleep(1)
+    listing = await all_recordings(served.url)
     topics = {r["topic"] for r in listing["recordings"]}
     assert topics == {f"{topic}-cam1"}, topics
     assert listing["recordings"][0]["session"]["id"] == mine and listing["total"] == 1 and listing["topics"] == 1, listing
