@@ -12,7 +12,7 @@ let stopRequested = Atomic<Bool>(false)
 
 /// `kvb-console`: the operator console. Sees every relay on the cluster; kicks, pauses, switches.
 @main
-struct ConsoleCommand: ParsableCommand {
+struct ConsoleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kvb-console",
         abstract: "The kvb operator console: every relay, session, topic, lag and latency; kick, pause, switch.",

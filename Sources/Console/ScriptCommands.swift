@@ -109,7 +109,7 @@ struct SendCommand: ParsableCommand {
 }
 
 /// `kvb-console recordings`: the sessions Kafka holds, as JSON, for scripts (what view 5 shows).
-struct RecordingsCommand: ParsableCommand {
+struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recordings",
         abstract: "Print the sessions Kafka still holds of every topic, newest first, as JSON, then exit.",
@@ -133,31 +133,19 @@ struct RecordingsCommand: ParsableCommand {
         guard wait > 0 else { throw ValidationError("--wait must be more than 0 seconds") }
     }
 
-    func run() throws {
+    func run() async throws {
         let catalog = try RecordingCatalog(kafka: kafka.kafkaConfiguration(), logger: kafka.makeLogger())
-        let deadline = Date().addingTimeInterval(wait)
-        let result = Locked<Result<RecordingList, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let limit = limit
-        Task {
-            do {
-                var list = try await catalog.list(limit: limit)
-                while !list.pendingTopics.isEmpty, Date() < deadline {
-                    try await Task.sleep(for: .seconds(2))  // each answer serves callers for 2 s
-                    list = try await catalog.list(limit: limit)
-                }
-                result.withLock { $0 = .success(list) }
-            } catch {
-                result.withLock { $0 = .failure(error) }
-            }
-            done.signal()
-        }
-        done.wait()
+        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
         let list: RecordingList
-        switch result.withLock({ $0 }) {
-        case .success(let read)?: list = read
-        case .failure(let error)?: throw ValidationError("cannot read the recordings: \(error)")
-        case nil: throw ValidationError("cannot read the recordings")
+        do {
+            var read = try await catalog.list(limit: limit)
+            while !read.pendingTopics.isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .seconds(2))  // each answer serves callers for 2 s
+                read = try await catalog.list(limit: limit)
+            }
+            list = read
+        } catch {
+            throw ValidationError("cannot read the recordings: \(error)")
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
